@@ -1,0 +1,151 @@
+//! The element types a tensor can hold.
+
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A floating-point element type: implemented for `f32` and `f64`.
+///
+/// Gradient checks run in `f64`; training usually runs in `f32`. The trait carries the handful of
+/// math functions the ops need and the GEMM entry point of each precision, so that generic code
+/// never needs a cast through `f64` on a hot path.
+pub trait Float:
+    Copy
+    + Default
+    + PartialOrd
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Sum
+{
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// The type's name, for messages and file headers (`"f32"`).
+    const NAME: &'static str;
+
+    /// Converts from `f64`, rounding to nearest.
+    fn from_f64(x: f64) -> Self;
+    /// Converts to `f64` exactly.
+    fn to_f64(self) -> f64;
+    /// `e^self`.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Absolute value.
+    fn abs(self) -> Self;
+    /// The larger of two values (NaN-ignoring, like `f64::max`).
+    fn max(self, other: Self) -> Self;
+    /// The smaller of two values (NaN-ignoring, like `f64::min`).
+    fn min(self, other: Self) -> Self;
+    /// `self^n` for an integer `n`.
+    fn powi(self, n: i32) -> Self;
+    /// Neither infinite nor NaN.
+    fn is_finite(self) -> bool;
+
+    /// `c = alpha * a b + beta * c` for an `m x k` matrix `a` and a `k x n` matrix `b`, each
+    /// given by its row and column strides (so a transpose is a stride swap, not a copy).
+    ///
+    /// The caller guarantees the strides stay inside the slices; [`crate::kernels::gemm`] checks
+    /// that before calling this.
+    #[allow(clippy::too_many_arguments)]
+    #[doc(hidden)]
+    fn packed_gemm(
+        dims: (usize, usize, usize),
+        alpha: Self,
+        a: (&[Self], isize, isize),
+        b: (&[Self], isize, isize),
+        beta: Self,
+        c: (&mut [Self], isize, isize),
+    );
+}
+
+macro_rules! impl_float {
+    ($t:ty, $gemm:path) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NAME: &'static str = stringify!($t);
+
+            #[inline]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline]
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            #[inline]
+            fn min(self, other: Self) -> Self {
+                <$t>::min(self, other)
+            }
+            #[inline]
+            fn powi(self, n: i32) -> Self {
+                <$t>::powi(self, n)
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+
+            fn packed_gemm(
+                (m, k, n): (usize, usize, usize),
+                alpha: Self,
+                (a, rsa, csa): (&[Self], isize, isize),
+                (b, rsb, csb): (&[Self], isize, isize),
+                beta: Self,
+                (c, rsc, csc): (&mut [Self], isize, isize),
+            ) {
+                // SAFETY: `kernels::gemm`, the only caller, asserts that every index
+                // `row * rs + col * cs` of each operand lies inside its slice, and `c` is a
+                // unique borrow, so the kernel reads and writes only memory these slices own.
+                unsafe {
+                    $gemm(m, k, n, alpha, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr(), rsc, csc)
+                }
+            }
+        }
+    };
+}
+
+impl_float!(f32, matrixmultiply::sgemm);
+impl_float!(f64, matrixmultiply::dgemm);

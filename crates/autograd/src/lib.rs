@@ -1,0 +1,44 @@
+//! A small, readable, fast reverse-mode automatic-differentiation engine.
+//!
+//! - [`Tensor`]: a dense row-major array of `f32` or `f64` with a [`Shape`].
+//! - [`Tape`]: records ops as they run; [`Var`] is a `Copy` handle to a recorded value, and ops
+//!   are its methods (`x.matmul(w).add(b).relu()`).
+//! - [`Var::backward`]: one loop over the tape in reverse, each op adding its own local
+//!   gradient; the result is a [`Gradients`] store keyed by var.
+//! - [`gradcheck`]: compares those gradients with finite differences.
+//!
+//! ```
+//! use autograd::{Tape, Tensor};
+//!
+//! let tape = Tape::<f64>::new();
+//! let x = tape.constant(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0]]));
+//! let w = tape.leaf(Tensor::from_rows(&[[0.5, -1.0], [0.25, -1.0]]));
+//! let b = tape.leaf(Tensor::from_vec([2], vec![0.1, -0.1]));
+//! let loss = x.matmul(w).add(b).relu().sum();
+//! let grads = loss.backward();
+//! // Only the first output column is positive, so only it passes gradient:
+//! // dL/dW[i][0] = sum over rows of x[r][i], dL/db = [2, 0].
+//! assert_eq!(grads[w].data(), &[4.0, 0.0, 6.0, 0.0]);
+//! assert_eq!(grads[b].data(), &[2.0, 0.0]);
+//! ```
+//!
+//! Add an op by implementing [`Op`] (forward and backward side by side) and recording it with
+//! [`Tape::apply`]; an elementwise op needs only a [`UnaryRule`](ops::elementwise::UnaryRule).
+#![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod float;
+mod gradcheck;
+mod gradients;
+pub(crate) mod kernels;
+pub mod ops;
+mod shape;
+mod tape;
+mod tensor;
+
+pub use float::Float;
+pub use gradcheck::{GradcheckError, GradcheckOptions, GradcheckReport, InputReport, Stencil, gradcheck};
+pub use gradients::Gradients;
+pub use shape::Shape;
+pub use tape::{Op, Tape, Var, eval};
+pub use tensor::Tensor;

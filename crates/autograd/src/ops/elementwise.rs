@@ -1,0 +1,508 @@
+//! Elementwise ops: the generic unary and binary wiring, and the plain math ops built on it.
+//!
+//! A unary op is a [`UnaryRule`], an `(f, df)` pair; a binary op is a [`BinaryRule`], `f` and its
+//! two partial derivatives. [`Unary`] and [`Binary`] turn a rule into an [`Op`], so a new
+//! elementwise op is a dozen lines and never touches backward.
+
+use crate::{Float, Op, Shape, Tensor, Var};
+use smallvec::SmallVec;
+
+/// An elementwise function `y = f(x)` and its derivative.
+pub trait UnaryRule<T: Float>: 'static {
+    /// Name shown in listings and messages.
+    fn name(&self) -> String;
+    /// `y = f(x)`.
+    fn f(&self, x: T) -> T;
+    /// `dy/dx`, given both `x` and `y = f(x)` (sigmoid and tanh are cheaper from `y`).
+    fn df(&self, x: T, y: T) -> T;
+}
+
+/// The [`Op`] of a [`UnaryRule`]: `y_i = f(x_i)`, `dx_i += g_i * f'(x_i)`.
+pub struct Unary<R>(pub R);
+
+impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let x = inputs[0];
+        out.assign(x.shape(), x.data().iter().map(|&x| self.0.f(x)));
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        let Some(gx) = grads[0].as_deref_mut() else { return };
+        let rows = gx.data_mut().iter_mut().zip(inputs[0].data()).zip(y.data()).zip(g.data());
+        for (((gx, &x), &y), &g) in rows {
+            *gx += g * self.0.df(x, y);
+        }
+    }
+}
+
+/// `y = c x`, `dy/dx = c`.
+pub struct Scale<T>(pub T);
+impl<T: Float> UnaryRule<T> for Scale<T> {
+    fn name(&self) -> String {
+        format!("scale({})", self.0)
+    }
+    fn f(&self, x: T) -> T {
+        self.0 * x
+    }
+    fn df(&self, _x: T, _y: T) -> T {
+        self.0
+    }
+}
+
+/// `y = x + c`, `dy/dx = 1`.
+pub struct AddScalar<T>(pub T);
+impl<T: Float> UnaryRule<T> for AddScalar<T> {
+    fn name(&self) -> String {
+        format!("add({})", self.0)
+    }
+    fn f(&self, x: T) -> T {
+        x + self.0
+    }
+    fn df(&self, _x: T, _y: T) -> T {
+        T::ONE
+    }
+}
+
+/// `y = -x`, `dy/dx = -1`.
+pub struct Neg;
+impl<T: Float> UnaryRule<T> for Neg {
+    fn name(&self) -> String {
+        "neg".into()
+    }
+    fn f(&self, x: T) -> T {
+        -x
+    }
+    fn df(&self, _x: T, _y: T) -> T {
+        -T::ONE
+    }
+}
+
+/// `y = x^2`, `dy/dx = 2x`.
+pub struct Square;
+impl<T: Float> UnaryRule<T> for Square {
+    fn name(&self) -> String {
+        "square".into()
+    }
+    fn f(&self, x: T) -> T {
+        x * x
+    }
+    fn df(&self, x: T, _y: T) -> T {
+        x + x
+    }
+}
+
+/// `y = e^x`, `dy/dx = y`.
+pub struct Exp;
+impl<T: Float> UnaryRule<T> for Exp {
+    fn name(&self) -> String {
+        "exp".into()
+    }
+    fn f(&self, x: T) -> T {
+        x.exp()
+    }
+    fn df(&self, _x: T, y: T) -> T {
+        y
+    }
+}
+
+/// `y = ln x`, `dy/dx = 1/x` (NaN for x < 0 and -inf at 0, as in IEEE arithmetic).
+pub struct Log;
+impl<T: Float> UnaryRule<T> for Log {
+    fn name(&self) -> String {
+        "log".into()
+    }
+    fn f(&self, x: T) -> T {
+        x.ln()
+    }
+    fn df(&self, x: T, _y: T) -> T {
+        T::ONE / x
+    }
+}
+
+/// `y = |x|`, `dy/dx = sign(x)`, taken as 0 at 0 (the subgradient PyTorch uses).
+pub struct Abs;
+impl<T: Float> UnaryRule<T> for Abs {
+    fn name(&self) -> String {
+        "abs".into()
+    }
+    fn f(&self, x: T) -> T {
+        x.abs()
+    }
+    fn df(&self, x: T, _y: T) -> T {
+        if x > T::ZERO {
+            T::ONE
+        } else if x < T::ZERO {
+            -T::ONE
+        } else {
+            T::ZERO
+        }
+    }
+}
+
+/// A function of two elements and its partial derivatives.
+pub trait BinaryRule<T: Float>: 'static {
+    /// Name shown in listings and messages.
+    fn name(&self) -> &'static str;
+    /// The operator between the shapes in a shape-mismatch message (`"+"`).
+    fn symbol(&self) -> &'static str;
+    /// `z = f(a, b)`.
+    fn f(&self, a: T, b: T) -> T;
+    /// `dz/da`.
+    fn da(&self, a: T, b: T) -> T;
+    /// `dz/db`.
+    fn db(&self, a: T, b: T) -> T;
+}
+
+/// The [`Op`] of a [`BinaryRule`], with numpy broadcasting: axes are matched from the right and
+/// an axis of length 1 (or a missing one) repeats. The common case is a bias: `[n]` added to
+/// every row of `[m, n]`. Backward sums the gradient over the repeated axes.
+pub struct Binary<R>(pub R);
+
+impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
+    fn name(&self) -> String {
+        self.0.name().into()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let (a, b) = (inputs[0], inputs[1]);
+        let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
+        out.reset_zeroed(bc.out.clone());
+        let (ad, bd, od) = (a.data(), b.data(), out.data_mut());
+        bc.for_each(|o, i, j| od[o] = self.0.f(ad[i], bd[j]));
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        let (a, b) = (inputs[0], inputs[1]);
+        let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
+        let (ad, bd, gd) = (a.data(), b.data(), g.data());
+        let [ga, gb] = grads else { unreachable!("binary op with {} inputs", grads.len()) };
+        if let Some(ga) = ga.as_deref_mut() {
+            let ga = ga.data_mut();
+            bc.for_each(|o, i, j| ga[i] += gd[o] * self.0.da(ad[i], bd[j]));
+        }
+        if let Some(gb) = gb.as_deref_mut() {
+            let gb = gb.data_mut();
+            bc.for_each(|o, i, j| gb[j] += gd[o] * self.0.db(ad[i], bd[j]));
+        }
+    }
+}
+
+/// How two operand shapes broadcast: the output shape and each operand's stride per output
+/// axis (0 where it repeats).
+struct Broadcast {
+    out: Shape,
+    a_strides: SmallVec<[usize; 4]>,
+    b_strides: SmallVec<[usize; 4]>,
+}
+
+impl Broadcast {
+    fn new<T: Float>(a: &Shape, b: &Shape, rule: &impl BinaryRule<T>) -> Self {
+        let rank = a.rank().max(b.rank());
+        let dim = |s: &Shape, k: usize| if k + s.rank() >= rank { s[k + s.rank() - rank] } else { 1 };
+        let mut out = SmallVec::<[usize; 4]>::new();
+        for k in 0..rank {
+            let (da, db) = (dim(a, k), dim(b, k));
+            if da != db && da != 1 && db != 1 {
+                panic!("{}: {a} {} {b}: shapes do not broadcast", rule.name(), rule.symbol());
+            }
+            out.push(da.max(db));
+        }
+        let strides = |s: &Shape| {
+            let mut st = SmallVec::<[usize; 4]>::from_elem(0, rank);
+            let mut acc = 1;
+            for k in (0..rank).rev() {
+                let d = dim(s, k);
+                st[k] = if d == 1 { 0 } else { acc };
+                acc *= d;
+            }
+            st
+        };
+        Broadcast { a_strides: strides(a), b_strides: strides(b), out: Shape::new(&out) }
+    }
+
+    /// Calls `f(out_index, a_index, b_index)` for every output element in order: an odometer over
+    /// the outer axes and a tight loop over the last one.
+    #[inline]
+    fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let dims = self.out.dims();
+        let numel = self.out.numel();
+        if numel == 0 {
+            return;
+        }
+        let Some((&inner, outer_dims)) = dims.split_last() else {
+            return f(0, 0, 0);
+        };
+        let rank = dims.len();
+        let (sa, sb) = (self.a_strides[rank - 1], self.b_strides[rank - 1]);
+        let mut counter = SmallVec::<[usize; 4]>::from_elem(0, rank - 1);
+        let (mut base_a, mut base_b) = (0, 0);
+        for row in 0..numel / inner {
+            for k in 0..inner {
+                f(row * inner + k, base_a + k * sa, base_b + k * sb);
+            }
+            // Advance the odometer over the outer axes.
+            for ax in (0..outer_dims.len()).rev() {
+                counter[ax] += 1;
+                base_a += self.a_strides[ax];
+                base_b += self.b_strides[ax];
+                if counter[ax] < outer_dims[ax] {
+                    break;
+                }
+                base_a -= self.a_strides[ax] * outer_dims[ax];
+                base_b -= self.b_strides[ax] * outer_dims[ax];
+                counter[ax] = 0;
+            }
+        }
+    }
+}
+
+/// `z = a + b`: `dz/da = 1`, `dz/db = 1`.
+pub struct AddRule;
+impl<T: Float> BinaryRule<T> for AddRule {
+    fn name(&self) -> &'static str {
+        "add"
+    }
+    fn symbol(&self) -> &'static str {
+        "+"
+    }
+    fn f(&self, a: T, b: T) -> T {
+        a + b
+    }
+    fn da(&self, _a: T, _b: T) -> T {
+        T::ONE
+    }
+    fn db(&self, _a: T, _b: T) -> T {
+        T::ONE
+    }
+}
+
+/// `z = a - b`: `dz/da = 1`, `dz/db = -1`.
+pub struct SubRule;
+impl<T: Float> BinaryRule<T> for SubRule {
+    fn name(&self) -> &'static str {
+        "sub"
+    }
+    fn symbol(&self) -> &'static str {
+        "-"
+    }
+    fn f(&self, a: T, b: T) -> T {
+        a - b
+    }
+    fn da(&self, _a: T, _b: T) -> T {
+        T::ONE
+    }
+    fn db(&self, _a: T, _b: T) -> T {
+        -T::ONE
+    }
+}
+
+/// `z = a b`: `dz/da = b`, `dz/db = a`.
+pub struct MulRule;
+impl<T: Float> BinaryRule<T> for MulRule {
+    fn name(&self) -> &'static str {
+        "mul"
+    }
+    fn symbol(&self) -> &'static str {
+        "*"
+    }
+    fn f(&self, a: T, b: T) -> T {
+        a * b
+    }
+    fn da(&self, _a: T, b: T) -> T {
+        b
+    }
+    fn db(&self, a: T, _b: T) -> T {
+        a
+    }
+}
+
+/// `z = a / b`: `dz/da = 1/b`, `dz/db = -a/b^2`.
+pub struct DivRule;
+impl<T: Float> BinaryRule<T> for DivRule {
+    fn name(&self) -> &'static str {
+        "div"
+    }
+    fn symbol(&self) -> &'static str {
+        "/"
+    }
+    fn f(&self, a: T, b: T) -> T {
+        a / b
+    }
+    fn da(&self, _a: T, b: T) -> T {
+        T::ONE / b
+    }
+    fn db(&self, a: T, b: T) -> T {
+        -a / (b * b)
+    }
+}
+
+// The operators `+ - * /` and unary `-` are implemented below too; the named methods exist so
+// that a chain reads left to right (`x.matmul(w).add(b)`).
+#[allow(clippy::should_implement_trait)]
+impl<'t, T: Float> Var<'t, T> {
+    /// `self + other`, broadcasting (e.g. a bias `[n]` over the rows of `[m, n]`).
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast: `add: [2, 3] + [2]: shapes do not broadcast`.
+    pub fn add(self, other: Var<'t, T>) -> Var<'t, T> {
+        self.apply(Binary(AddRule), &[other])
+    }
+
+    /// `self - other`, broadcasting like [`add`](Var::add).
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn sub(self, other: Var<'t, T>) -> Var<'t, T> {
+        self.apply(Binary(SubRule), &[other])
+    }
+
+    /// `self * other` elementwise, broadcasting like [`add`](Var::add).
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn mul(self, other: Var<'t, T>) -> Var<'t, T> {
+        self.apply(Binary(MulRule), &[other])
+    }
+
+    /// `self / other` elementwise, broadcasting like [`add`](Var::add).
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn div(self, other: Var<'t, T>) -> Var<'t, T> {
+        self.apply(Binary(DivRule), &[other])
+    }
+
+    /// `c * self`.
+    pub fn scale(self, c: T) -> Var<'t, T> {
+        self.apply(Unary(Scale(c)), &[])
+    }
+
+    /// `self + c` for a constant `c`.
+    pub fn add_scalar(self, c: T) -> Var<'t, T> {
+        self.apply(Unary(AddScalar(c)), &[])
+    }
+
+    /// `-self`.
+    pub fn neg(self) -> Var<'t, T> {
+        self.apply(Unary(Neg), &[])
+    }
+
+    /// `self^2` elementwise.
+    pub fn square(self) -> Var<'t, T> {
+        self.apply(Unary(Square), &[])
+    }
+
+    /// `e^self` elementwise.
+    pub fn exp(self) -> Var<'t, T> {
+        self.apply(Unary(Exp), &[])
+    }
+
+    /// `ln(self)` elementwise.
+    pub fn log(self) -> Var<'t, T> {
+        self.apply(Unary(Log), &[])
+    }
+
+    /// `|self|` elementwise; its derivative at 0 is taken as 0.
+    pub fn abs(self) -> Var<'t, T> {
+        self.apply(Unary(Abs), &[])
+    }
+}
+
+macro_rules! var_operator {
+    ($trait:ident, $method:ident, $var_method:ident) => {
+        impl<'t, T: Float> std::ops::$trait for Var<'t, T> {
+            type Output = Var<'t, T>;
+            fn $method(self, rhs: Var<'t, T>) -> Var<'t, T> {
+                Var::$var_method(self, rhs)
+            }
+        }
+    };
+}
+var_operator!(Add, add, add);
+var_operator!(Sub, sub, sub);
+var_operator!(Mul, mul, mul);
+var_operator!(Div, div, div);
+
+impl<'t, T: Float> std::ops::Neg for Var<'t, T> {
+    type Output = Var<'t, T>;
+    fn neg(self) -> Var<'t, T> {
+        Var::neg(self)
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// `self + other` with broadcasting, without a tape.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn add(&self, other: &Tensor<T>) -> Tensor<T> {
+        crate::eval(&Binary(AddRule), &[self, other])
+    }
+
+    /// `self - other` with broadcasting, without a tape.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
+        crate::eval(&Binary(SubRule), &[self, other])
+    }
+
+    /// `self * other` elementwise with broadcasting, without a tape.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
+        crate::eval(&Binary(MulRule), &[self, other])
+    }
+
+    /// `c * self`, without a tape.
+    pub fn scale(&self, c: T) -> Tensor<T> {
+        self.map(|x| c * x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Tape, Tensor};
+
+    #[test]
+    fn bias_broadcasts_over_rows_and_its_gradient_sums_them() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+        let b = tape.leaf(Tensor::from_vec([3], vec![10.0, 20.0, 30.0]));
+        let y = x + b;
+        assert_eq!(y.value().data(), &[11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+        // d sum(y * w) / db_j = sum_i w_ij: each bias entry is used once per row.
+        let w = tape.constant(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+        let grads = (y * w).sum().backward();
+        assert_eq!(grads[b].data(), &[5.0, 7.0, 9.0]);
+        assert_eq!(grads[x].data(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn column_and_scalar_broadcasts() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+        let col = tape.leaf(Tensor::from_rows(&[[1.0], [2.0], [3.0]]));
+        let s = tape.leaf(Tensor::scalar(2.0));
+        let y = (x - col) * s;
+        assert_eq!(y.value().data(), &[0.0, 2.0, 2.0, 4.0, 4.0, 6.0]);
+        let grads = y.sum().backward();
+        // dy/dcol_i = -s for each of the 2 entries of row i; dy/ds = sum(x - col) = 9.
+        assert_eq!(grads[col].data(), &[-4.0, -4.0, -4.0]);
+        assert_eq!(grads[s].data(), &[9.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "add: [2, 3] + [2]: shapes do not broadcast")]
+    fn add_names_the_shapes_that_do_not_broadcast() {
+        let tape = Tape::<f32>::new();
+        let x = tape.leaf(Tensor::zeros([2, 3]));
+        let b = tape.leaf(Tensor::zeros([2]));
+        let _ = x + b;
+    }
+}

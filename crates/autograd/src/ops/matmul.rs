@@ -1,0 +1,144 @@
+//! Matrix product and transpose.
+
+use crate::kernels::{MatRef, gemm};
+use crate::{Float, Op, Tensor, Var};
+
+/// `C = A B` for `A: [m, k]`, `B: [k, n]`: `dA = G B^T`, `dB = A^T G`.
+pub struct MatMul;
+
+impl<T: Float> Op<T> for MatMul {
+    fn name(&self) -> String {
+        "matmul".into()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let (a, b) = (inputs[0], inputs[1]);
+        let (m, k, n) = matmul_dims(a, b);
+        out.reset_zeroed([m, n]);
+        gemm(MatRef::row_major(a.data(), m, k), MatRef::row_major(b.data(), k, n), T::ZERO, out.data_mut());
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        let (a, b) = (inputs[0], inputs[1]);
+        let (m, k, n) = matmul_dims(a, b);
+        let g = MatRef::row_major(g.data(), m, n);
+        let [ga, gb] = grads else { unreachable!("matmul with {} inputs", grads.len()) };
+        if let Some(ga) = ga.as_deref_mut() {
+            gemm(g, MatRef::row_major(b.data(), k, n).t(), T::ONE, ga.data_mut());
+        }
+        if let Some(gb) = gb.as_deref_mut() {
+            gemm(MatRef::row_major(a.data(), m, k).t(), g, T::ONE, gb.data_mut());
+        }
+    }
+}
+
+fn matmul_dims<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> (usize, usize, usize) {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.rank() != 2 || sb.rank() != 2 {
+        panic!("matmul: {sa} x {sb}: both operands must be matrices (rank 2)");
+    }
+    let ((m, k), (k2, n)) = (sa.matrix("matmul"), sb.matrix("matmul"));
+    if k != k2 {
+        panic!("matmul: {sa} x {sb}: inner dimensions differ");
+    }
+    (m, k, n)
+}
+
+/// `Y = X^T` for a matrix: `dX = G^T`.
+pub struct Transpose;
+
+impl<T: Float> Op<T> for Transpose {
+    fn name(&self) -> String {
+        "transpose".into()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let x = inputs[0];
+        let (r, c) = x.shape().matrix("transpose");
+        let d = x.data();
+        out.assign([c, r], (0..c).flat_map(|j| (0..r).map(move |i| d[i * c + j])));
+    }
+
+    fn backward(&self, _inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        let Some(gx) = grads[0].as_deref_mut() else { return };
+        let (c, r) = g.shape().matrix("transpose");
+        let (gd, gx) = (g.data(), gx.data_mut());
+        for i in 0..r {
+            for j in 0..c {
+                gx[i * c + j] += gd[j * r + i];
+            }
+        }
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// The matrix product `self @ other`.
+    ///
+    /// # Panics
+    /// If either is not a matrix, or the inner dimensions differ:
+    /// `matmul: [2, 3] x [4, 5]: inner dimensions differ`.
+    pub fn matmul(self, other: Var<'t, T>) -> Var<'t, T> {
+        self.apply(MatMul, &[other])
+    }
+
+    /// The transpose of a matrix.
+    ///
+    /// # Panics
+    /// If `self` is not a matrix.
+    pub fn transpose(self) -> Var<'t, T> {
+        self.apply(Transpose, &[])
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// The matrix product `self @ other`, without a tape.
+    ///
+    /// # Panics
+    /// As [`Var::matmul`].
+    pub fn matmul(&self, other: &Tensor<T>) -> Tensor<T> {
+        crate::eval(&MatMul, &[self, other])
+    }
+
+    /// The transpose of a matrix, without a tape.
+    ///
+    /// # Panics
+    /// If `self` is not a matrix.
+    pub fn transpose(&self) -> Tensor<T> {
+        crate::eval(&Transpose, &[self])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Tape, Tensor};
+
+    #[test]
+    fn product_and_gradients_by_hand() {
+        let tape = Tape::<f64>::new();
+        let a = tape.leaf(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0]]));
+        let b = tape.leaf(Tensor::from_rows(&[[5.0], [6.0]]));
+        let c = a.matmul(b);
+        // [1*5 + 2*6, 3*5 + 4*6]
+        assert_eq!(c.value().data(), &[17.0, 39.0]);
+        let grads = c.sum().backward();
+        // dA = 1 b^T = [[5, 6], [5, 6]]; dB = A^T 1 = [1 + 3, 2 + 4].
+        assert_eq!(grads[a].data(), &[5.0, 6.0, 5.0, 6.0]);
+        assert_eq!(grads[b].data(), &[4.0, 6.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: [2, 3] x [4, 5]: inner dimensions differ")]
+    fn mismatched_inner_dimensions_name_both_shapes() {
+        let tape = Tape::<f32>::new();
+        let a = tape.leaf(Tensor::zeros([2, 3]));
+        let b = tape.leaf(Tensor::zeros([4, 5]));
+        let _ = a.matmul(b);
+    }
+
+    #[test]
+    fn transpose_moves_rows_to_columns() {
+        let t = Tensor::from_rows(&[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]]).transpose();
+        assert_eq!(t.shape().dims(), &[3, 2]);
+        assert_eq!(t.data(), &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+}

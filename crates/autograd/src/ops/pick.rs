@@ -1,0 +1,97 @@
+//! Picking one entry per row by class index, and the negative log-likelihood built on it.
+
+use crate::{Float, Op, Tensor, Var};
+
+/// `y_i = x[i, label_i]` for `x: [n, c]`: `dx[i, label_i] = g_i`, zero elsewhere.
+pub struct Pick {
+    /// One class index per row.
+    pub labels: Vec<usize>,
+}
+
+impl Pick {
+    fn check<T: Float>(&self, x: &Tensor<T>) -> (usize, usize) {
+        let (n, c) = match x.shape().dims() {
+            &[n, c] => (n, c),
+            _ => panic!("pick: expected a [batch, classes] matrix, got shape {}", x.shape()),
+        };
+        assert_eq!(self.labels.len(), n, "pick: {} labels for {n} rows (shape {})", self.labels.len(), x.shape());
+        if let Some((row, &label)) = self.labels.iter().enumerate().find(|&(_, &l)| l >= c) {
+            panic!("pick: label {label} at row {row} is out of range for {c} classes");
+        }
+        (n, c)
+    }
+}
+
+impl<T: Float> Op<T> for Pick {
+    fn name(&self) -> String {
+        "pick".into()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let x = inputs[0];
+        let (n, c) = self.check(x);
+        out.assign([n], self.labels.iter().enumerate().map(|(i, &l)| x.data()[i * c + l]));
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        let Some(gx) = grads[0].as_deref_mut() else { return };
+        let c = inputs[0].shape().last_dim();
+        let gx = gx.data_mut();
+        for (i, (&l, &g)) in self.labels.iter().zip(g.data()).enumerate() {
+            gx[i * c + l] += g;
+        }
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// `self[i, labels[i]]` for each row `i` of a `[batch, classes]` matrix.
+    ///
+    /// # Panics
+    /// If `self` is not a matrix, the number of labels is not the number of rows, or a label is
+    /// out of range: `pick: label 12 at row 3 is out of range for 10 classes`.
+    pub fn pick(self, labels: &[usize]) -> Var<'t, T> {
+        self.apply(Pick { labels: labels.to_vec() }, &[])
+    }
+
+    /// Negative log-likelihood of `labels` under row log-probabilities `self`, averaged over
+    /// the batch: `-mean_i self[i, labels[i]]`. Apply it to [`log_softmax`](Var::log_softmax)
+    /// for cross-entropy.
+    ///
+    /// # Panics
+    /// As [`pick`](Var::pick).
+    pub fn nll(self, labels: &[usize]) -> Var<'t, T> {
+        self.pick(labels).mean().neg()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Tape, Tensor};
+
+    #[test]
+    fn cross_entropy_gradient_is_softmax_minus_onehot_over_n() {
+        let tape = Tape::<f64>::new();
+        let logits = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]));
+        let loss = logits.log_softmax().nll(&[2, 0]);
+        let grads = loss.backward();
+        let p = logits.value().softmax();
+        let onehot = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0];
+        for ((g, p), y) in grads[logits].data().iter().zip(p.data()).zip(onehot) {
+            assert!((g - (p - y) / 2.0).abs() < 1e-15, "{g} vs {}", (p - y) / 2.0);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "pick: label 12 at row 1 is out of range for 10 classes")]
+    fn label_out_of_range_names_label_and_class_count() {
+        let tape = Tape::<f32>::new();
+        let _ = tape.leaf(Tensor::zeros([2, 10])).pick(&[3, 12]);
+    }
+
+    #[test]
+    #[should_panic(expected = "pick: 1 labels for 2 rows (shape [2, 10])")]
+    fn label_count_must_match_rows() {
+        let tape = Tape::<f32>::new();
+        let _ = tape.leaf(Tensor::zeros([2, 10])).pick(&[3]);
+    }
+}

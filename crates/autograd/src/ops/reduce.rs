@@ -1,0 +1,184 @@
+//! Reductions: sums and means.
+
+use crate::{Float, Op, Shape, Tensor, Var};
+
+/// `y = sum_i x_i` (a scalar): `dx_i = g`.
+pub struct Sum;
+
+impl<T: Float> Op<T> for Sum {
+    fn name(&self) -> String {
+        "sum".into()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        out.assign(Shape::scalar(), [inputs[0].data().iter().copied().sum()]);
+    }
+
+    fn backward(&self, _inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        if let Some(gx) = grads[0].as_deref_mut() {
+            let g = g.item();
+            gx.data_mut().iter_mut().for_each(|v| *v += g);
+        }
+    }
+}
+
+/// `y = (1/n) sum_i x_i` (a scalar): `dx_i = g / n`.
+pub struct Mean;
+
+impl<T: Float> Op<T> for Mean {
+    fn name(&self) -> String {
+        "mean".into()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let x = inputs[0];
+        assert!(x.numel() > 0, "mean: of an empty tensor (shape {})", x.shape());
+        let n = T::from_f64(x.numel() as f64);
+        out.assign(Shape::scalar(), [x.data().iter().copied().sum::<T>() / n]);
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        if let Some(gx) = grads[0].as_deref_mut() {
+            let g = g.item() / T::from_f64(inputs[0].numel() as f64);
+            gx.data_mut().iter_mut().for_each(|v| *v += g);
+        }
+    }
+}
+
+/// `y[.., ..] = sum_j x[.., j, ..]` along one axis, which disappears from the shape:
+/// `dx[.., j, ..] = g[.., ..]` for every `j`.
+pub struct SumAxis {
+    /// The axis summed over.
+    pub axis: usize,
+}
+
+impl SumAxis {
+    /// `(outer, len, inner)`: the input viewed as `[outer, len, inner]` with the axis in the middle.
+    fn split<T: Float>(&self, x: &Tensor<T>) -> (usize, usize, usize) {
+        let dims = x.shape().dims();
+        assert!(self.axis < dims.len(), "sum_axis: axis {} out of range for shape {}", self.axis, x.shape());
+        let outer = dims[..self.axis].iter().product();
+        let inner = dims[self.axis + 1..].iter().product();
+        (outer, dims[self.axis], inner)
+    }
+}
+
+impl<T: Float> Op<T> for SumAxis {
+    fn name(&self) -> String {
+        format!("sum(axis={})", self.axis)
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let x = inputs[0];
+        let (outer, len, inner) = self.split(x);
+        let mut dims = x.shape().dims().to_vec();
+        dims.remove(self.axis);
+        out.reset_zeroed(dims);
+        let (xd, od) = (x.data(), out.data_mut());
+        for o in 0..outer {
+            for j in 0..len {
+                let src = &xd[(o * len + j) * inner..][..inner];
+                for (y, &v) in od[o * inner..][..inner].iter_mut().zip(src) {
+                    *y += v;
+                }
+            }
+        }
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        let Some(gx) = grads[0].as_deref_mut() else { return };
+        let (outer, len, inner) = self.split(inputs[0]);
+        let (gd, gx) = (g.data(), gx.data_mut());
+        for o in 0..outer {
+            for j in 0..len {
+                let dst = &mut gx[(o * len + j) * inner..][..inner];
+                for (d, &v) in dst.iter_mut().zip(&gd[o * inner..][..inner]) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// The sum of all elements, as a scalar.
+    pub fn sum(self) -> Var<'t, T> {
+        self.apply(Sum, &[])
+    }
+
+    /// The mean of all elements, as a scalar.
+    ///
+    /// # Panics
+    /// If the var has no elements.
+    pub fn mean(self) -> Var<'t, T> {
+        self.apply(Mean, &[])
+    }
+
+    /// Sums along `axis`, removing it: `[m, n]` summed along 0 is `[n]` (a bias gradient's shape).
+    ///
+    /// # Panics
+    /// If `axis` is out of range for the shape.
+    pub fn sum_axis(self, axis: usize) -> Var<'t, T> {
+        self.apply(SumAxis { axis }, &[])
+    }
+
+    /// The mean along `axis`, removing it.
+    ///
+    /// # Panics
+    /// If `axis` is out of range for the shape.
+    pub fn mean_axis(self, axis: usize) -> Var<'t, T> {
+        let len = self.with_value(|v| {
+            let dims = v.shape().dims();
+            assert!(axis < dims.len(), "mean_axis: axis {axis} out of range for shape {}", v.shape());
+            dims[axis]
+        });
+        self.sum_axis(axis).scale(T::ONE / T::from_f64(len as f64))
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// Sums along `axis`, removing it, without a tape.
+    ///
+    /// # Panics
+    /// If `axis` is out of range for the shape.
+    pub fn sum_axis(&self, axis: usize) -> Tensor<T> {
+        crate::eval(&SumAxis { axis }, &[self])
+    }
+
+    /// The sum of all elements.
+    pub fn sum(&self) -> T {
+        self.data().iter().copied().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Tape, Tensor};
+
+    #[test]
+    fn sums_along_each_axis() {
+        let t = Tensor::from_vec([2, 3, 2], (0..12).map(f64::from).collect());
+        // axis 0: x[0,j,k] + x[1,j,k] = (2j + k) + (6 + 2j + k)
+        assert_eq!(t.sum_axis(0).data(), &[6.0, 8.0, 10.0, 12.0, 14.0, 16.0]);
+        // axis 1: rows of the 3x2 blocks summed: [0+2+4, 1+3+5], [6+8+10, 7+9+11]
+        assert_eq!(t.sum_axis(1).data(), &[6.0, 9.0, 24.0, 27.0]);
+        assert_eq!(t.sum_axis(2).shape().dims(), &[2, 3]);
+        assert_eq!(t.sum_axis(2).data(), &[1.0, 5.0, 9.0, 13.0, 17.0, 21.0]);
+    }
+
+    #[test]
+    fn mean_gradient_is_one_over_n() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_vec([4], vec![1.0, 2.0, 3.0, 6.0]));
+        let m = x.mean();
+        assert_eq!(m.item(), 3.0);
+        assert_eq!(m.backward()[x].data(), &[0.25; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "sum_axis: axis 2 out of range for shape [2, 3]")]
+    fn axis_out_of_range() {
+        let tape = Tape::<f32>::new();
+        let _ = tape.leaf(Tensor::zeros([2, 3])).sum_axis(2);
+    }
+}

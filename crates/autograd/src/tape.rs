@@ -1,0 +1,419 @@
+//! The tape: a list of recorded ops in creation order, and the one reverse loop over it.
+
+use crate::{Float, Gradients, Shape, Tensor};
+use smallvec::SmallVec;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One differentiable operation: its forward and its local backward rule, side by side.
+///
+/// Every built-in op implements this trait, and so can yours; [`Tape::apply`] records any `Op`.
+///
+/// ```
+/// use autograd::{Op, Tape, Tensor};
+///
+/// /// y = x^3, dy/dx = 3 x^2.
+/// struct Cube;
+///
+/// impl Op<f64> for Cube {
+///     fn name(&self) -> String {
+///         "cube".into()
+///     }
+///     fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+///         let x = inputs[0];
+///         out.assign(x.shape(), x.data().iter().map(|v| v * v * v));
+///     }
+///     fn backward(
+///         &self,
+///         inputs: &[&Tensor<f64>],
+///         _output: &Tensor<f64>,
+///         grad_output: &Tensor<f64>,
+///         grad_inputs: &mut [Option<&mut Tensor<f64>>],
+///     ) {
+///         if let Some(gx) = grad_inputs[0].as_deref_mut() {
+///             for ((gx, x), g) in gx.data_mut().iter_mut().zip(inputs[0].data()).zip(grad_output.data()) {
+///                 *gx += g * 3.0 * x * x;
+///             }
+///         }
+///     }
+/// }
+///
+/// let tape = Tape::new();
+/// let x = tape.leaf(Tensor::from_vec([2], vec![1.0, 2.0]));
+/// let y = tape.apply(Cube, &[x]).sum();
+/// let grads = y.backward();
+/// assert_eq!(grads[x].data(), &[3.0, 12.0]);
+/// ```
+pub trait Op<T: Float>: 'static {
+    /// A short name for listings and messages (`"matmul"`, `"scale(0.5)"`).
+    fn name(&self) -> String;
+
+    /// Computes the output from the inputs into `out`.
+    ///
+    /// `out` arrives empty but may hold a recycled buffer: fill it with [`Tensor::assign`] or
+    /// [`Tensor::reset_zeroed`] so steady-state training does not allocate.
+    ///
+    /// Check the input shapes here and panic with a message that names the op and the shapes.
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>);
+
+    /// Adds this op's contribution to the gradient of each input.
+    ///
+    /// `grad_output` is dL/d(output). For each `i` with `grad_inputs[i]` set, add (never
+    /// assign: a value used twice gets two contributions) dL/d(input `i`) into it; it already
+    /// has the input's shape. `None` means that input needs no gradient (a constant), so its
+    /// work can be skipped.
+    fn backward(
+        &self,
+        inputs: &[&Tensor<T>],
+        output: &Tensor<T>,
+        grad_output: &Tensor<T>,
+        grad_inputs: &mut [Option<&mut Tensor<T>>],
+    );
+}
+
+/// Runs an op's forward on plain tensors, without a tape: inference records nothing.
+pub fn eval<T: Float>(op: &impl Op<T>, inputs: &[&Tensor<T>]) -> Tensor<T> {
+    let mut out = Tensor::default();
+    op.forward(inputs, &mut out);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Leaf,
+    Constant,
+    Computed,
+}
+
+struct Node<T: Float> {
+    kind: Kind,
+    op: Option<Box<dyn Op<T>>>,
+    inputs: SmallVec<[usize; 2]>,
+    value: Tensor<T>,
+    /// Some leaf is upstream: backward has to visit this node.
+    requires_grad: bool,
+}
+
+/// Records tensor ops as they run, so that [`Var::backward`] can differentiate through them.
+///
+/// A tape is meant to live for one training step: record the forward pass, call backward,
+/// update the parameters, then [`reset`](Tape::reset) it (which keeps its buffers) or drop it.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.leaf(Tensor::from_vec([3], vec![1.0, -2.0, 3.0]));
+/// let y = (x * x).sum(); // y = sum(x^2), dy/dx = 2x
+/// let grads = y.backward();
+/// assert_eq!(grads[x].data(), &[2.0, -4.0, 6.0]);
+/// ```
+pub struct Tape<T: Float = f32> {
+    id: u64,
+    nodes: RefCell<Vec<Node<T>>>,
+    /// Buffers of values and gradients no longer needed, handed out again before allocating.
+    spare: RefCell<Vec<Vec<T>>>,
+}
+
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
+
+fn fresh_id() -> u64 {
+    NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl<T: Float> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Tape { id: fresh_id(), nodes: RefCell::new(Vec::new()), spare: RefCell::new(Vec::new()) }
+    }
+
+    /// Records a value whose gradient is wanted (a parameter or an input under study).
+    pub fn leaf(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push(Kind::Leaf, None, SmallVec::new(), value, true)
+    }
+
+    /// Like [`leaf`](Tape::leaf), but copies `value` into a recycled buffer: the way to put
+    /// parameters on a reused tape without allocating.
+    pub fn leaf_from(&self, value: &Tensor<T>) -> Var<'_, T> {
+        let copy = self.copy_into_spare(value);
+        self.leaf(copy)
+    }
+
+    /// Records a value that gets no gradient (data, labels as one-hot rows, fixed masks).
+    pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push(Kind::Constant, None, SmallVec::new(), value, false)
+    }
+
+    /// Like [`constant`](Tape::constant), but copies `value` into a recycled buffer.
+    pub fn constant_from(&self, value: &Tensor<T>) -> Var<'_, T> {
+        let copy = self.copy_into_spare(value);
+        self.constant(copy)
+    }
+
+    /// Runs `op` on the values of `inputs` and records it.
+    ///
+    /// # Panics
+    /// If an input belongs to another tape, or if the op's forward rejects the input shapes.
+    pub fn apply<'t>(&'t self, op: impl Op<T>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
+        for (k, v) in inputs.iter().enumerate() {
+            assert!(std::ptr::eq(v.tape, self), "{}: input {k} (var #{}) belongs to another tape", op.name(), v.index);
+        }
+        let mut out = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+        let requires_grad = {
+            let nodes = self.nodes.borrow();
+            let values: SmallVec<[&Tensor<T>; 4]> = inputs.iter().map(|v| &nodes[v.index].value).collect();
+            op.forward(&values, &mut out);
+            inputs.iter().any(|v| nodes[v.index].requires_grad)
+        };
+        let ids = inputs.iter().map(|v| v.index).collect();
+        self.push(Kind::Computed, Some(Box::new(op)), ids, out, requires_grad)
+    }
+
+    /// Number of recorded nodes (leaves, constants and op results).
+    pub fn len(&self) -> usize {
+        self.nodes.borrow().len()
+    }
+
+    /// True when nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every recorded node but keeps their buffers for the next step, so a training loop
+    /// that records the same graph each step stops allocating after the first.
+    ///
+    /// Taking `&mut self` means no [`Var`] of the old recording can outlive this call; a
+    /// [`Gradients`] store from before is refused by vars recorded after.
+    pub fn reset(&mut self) {
+        self.id = fresh_id();
+        let nodes = self.nodes.get_mut();
+        let spare = self.spare.get_mut();
+        // Reversed, so the next recording pops node 0's buffer first and, for the same graph,
+        // every node gets back a buffer of exactly its size.
+        for mut node in nodes.drain(..).rev() {
+            spare.push(node.value.take_data());
+        }
+    }
+
+    /// Gives the buffers of a gradient store back to the tape, to be reused by the next step.
+    pub fn recycle(&self, grads: Gradients<T>) {
+        let mut spare = self.spare.borrow_mut();
+        spare.extend(grads.into_buffers());
+    }
+
+    /// The graph in Graphviz DOT form: leaves as boxes, constants as grey boxes, ops as ellipses
+    /// labelled with their name and output shape. Render with `dot -Tsvg`.
+    pub fn to_dot(&self) -> String {
+        let nodes = self.nodes.borrow();
+        let mut s = String::from("digraph tape {\n  rankdir=LR;\n");
+        for (i, n) in nodes.iter().enumerate() {
+            let (label, style) = match n.kind {
+                Kind::Leaf => ("leaf".to_string(), "shape=box"),
+                Kind::Constant => ("constant".to_string(), "shape=box, style=filled, fillcolor=lightgrey"),
+                Kind::Computed => (n.op.as_ref().map_or_else(String::new, |op| op.name()), "shape=ellipse"),
+            };
+            let _ = writeln!(s, "  n{i} [label=\"#{i} {}\\n{}\", {style}];", label.replace('"', "'"), n.value.shape());
+            for &j in &n.inputs {
+                let _ = writeln!(s, "  n{j} -> n{i};");
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn push(
+        &self,
+        kind: Kind,
+        op: Option<Box<dyn Op<T>>>,
+        inputs: SmallVec<[usize; 2]>,
+        value: Tensor<T>,
+        requires_grad: bool,
+    ) -> Var<'_, T> {
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(Node { kind, op, inputs, value, requires_grad });
+        Var { tape: self, index: nodes.len() - 1 }
+    }
+
+    fn copy_into_spare(&self, value: &Tensor<T>) -> Tensor<T> {
+        let mut copy = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+        copy.assign(value.shape(), value.data().iter().copied());
+        copy
+    }
+
+    /// A zeroed tensor of `shape`, in the smallest spare buffer that fits, if any.
+    fn zeroed(&self, shape: &Shape) -> Tensor<T> {
+        let n = shape.numel();
+        let mut spare = self.spare.borrow_mut();
+        let best = (0..spare.len()).filter(|&k| spare[k].capacity() >= n).min_by_key(|&k| spare[k].capacity());
+        let mut t = Tensor::from_buffer(best.map(|k| spare.swap_remove(k)).unwrap_or_default());
+        drop(spare);
+        t.reset_zeroed(shape);
+        t
+    }
+
+    /// Reverse-mode differentiation of node `loss`: one loop over the tape in reverse, each op
+    /// adding its inputs' gradients. Node ids are creation order, hence already topological.
+    fn backward(&self, loss: usize) -> Gradients<T> {
+        let nodes = self.nodes.borrow();
+        let loss_shape = nodes[loss].value.shape();
+        assert_eq!(
+            loss_shape.numel(),
+            1,
+            "backward: the loss must be a single value, but var #{loss} has shape {loss_shape}; reduce it with sum() or mean() first"
+        );
+        let mut grads: Vec<Option<Tensor<T>>> = Vec::new();
+        grads.resize_with(nodes.len(), || None);
+        if nodes[loss].requires_grad {
+            let mut seed = self.zeroed(loss_shape);
+            seed.data_mut()[0] = T::ONE;
+            grads[loss] = Some(seed);
+        }
+        for i in (0..=loss).rev() {
+            let node = &nodes[i];
+            let Some(op) = &node.op else { continue };
+            let Some(grad_output) = grads[i].take() else { continue };
+            let mut slots: SmallVec<[Option<Tensor<T>>; 4]> = node
+                .inputs
+                .iter()
+                .map(|&j| {
+                    nodes[j]
+                        .requires_grad
+                        .then(|| grads[j].take().unwrap_or_else(|| self.zeroed(nodes[j].value.shape())))
+                })
+                .collect();
+            {
+                let inputs: SmallVec<[&Tensor<T>; 4]> = node.inputs.iter().map(|&j| &nodes[j].value).collect();
+                let mut views: SmallVec<[Option<&mut Tensor<T>>; 4]> = slots.iter_mut().map(Option::as_mut).collect();
+                op.backward(&inputs, &node.value, &grad_output, &mut views);
+            }
+            // Put the input gradients back; the same input twice (x * x) arrives as two slots.
+            for (slot, &j) in slots.into_iter().zip(&node.inputs) {
+                let Some(g) = slot else { continue };
+                match &mut grads[j] {
+                    Some(existing) => {
+                        existing.add_assign(&g);
+                        self.spare.borrow_mut().push(g.into_vec());
+                    }
+                    empty => *empty = Some(g),
+                }
+            }
+            // This node's gradient is consumed: free it for reuse.
+            self.spare.borrow_mut().push(grad_output.into_vec());
+        }
+        for (i, node) in nodes.iter().enumerate() {
+            if node.kind == Kind::Leaf && grads[i].is_none() {
+                grads[i] = Some(self.zeroed(node.value.shape()));
+            }
+        }
+        Gradients::new(self.id, grads)
+    }
+}
+
+/// One line per node: index, kind or op name, input nodes, output shape.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// let tape = Tape::<f32>::new();
+/// let x = tape.leaf(Tensor::zeros([2, 3]));
+/// let _y = x.relu().sum();
+/// assert_eq!(tape.to_string(), "#0 leaf              [2, 3]\n#1 relu     #0       [2, 3]\n#2 sum      #1       []\n");
+/// ```
+impl<T: Float> fmt::Display for Tape<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, n) in self.nodes.borrow().iter().enumerate() {
+            let name = match n.kind {
+                Kind::Leaf => "leaf".to_string(),
+                Kind::Constant => "constant".to_string(),
+                Kind::Computed => n.op.as_ref().map_or_else(String::new, |op| op.name()),
+            };
+            let inputs: Vec<String> = n.inputs.iter().map(|j| format!("#{j}")).collect();
+            writeln!(f, "#{i} {name:<8} {:<8} {}", inputs.join(" "), n.value.shape())?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Float> fmt::Debug for Tape<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tape<{}> ({} nodes)\n{self}", T::NAME, self.len())
+    }
+}
+
+/// A value recorded on a [`Tape`]: a small `Copy` handle (a tape reference and a node index).
+///
+/// Ops are methods (`x.matmul(w).add(b).relu()`), and `+ - *` and unary `-` work on vars.
+#[derive(Clone, Copy)]
+pub struct Var<'t, T: Float = f32> {
+    tape: &'t Tape<T>,
+    index: usize,
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// The tape this var is recorded on.
+    pub fn tape(&self) -> &'t Tape<T> {
+        self.tape
+    }
+
+    /// The node's position on the tape (its id in listings).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// A copy of the value.
+    pub fn value(&self) -> Tensor<T> {
+        self.tape.nodes.borrow()[self.index].value.clone()
+    }
+
+    /// Calls `f` with a reference to the value, without copying it.
+    pub fn with_value<R>(&self, f: impl FnOnce(&Tensor<T>) -> R) -> R {
+        f(&self.tape.nodes.borrow()[self.index].value)
+    }
+
+    /// The value's shape.
+    pub fn shape(&self) -> Shape {
+        self.with_value(|v| v.shape().clone())
+    }
+
+    /// The single value of a one-element var (a loss).
+    ///
+    /// # Panics
+    /// If the var holds more than one element.
+    pub fn item(&self) -> T {
+        self.with_value(Tensor::item)
+    }
+
+    /// Records `op` applied to this var and `others`.
+    pub fn apply(self, op: impl Op<T>, others: &[Var<'t, T>]) -> Var<'t, T> {
+        let mut inputs: SmallVec<[Var<'t, T>; 4]> = SmallVec::new();
+        inputs.push(self);
+        inputs.extend_from_slice(others);
+        self.tape.apply(op, &inputs)
+    }
+
+    /// The gradient of this scalar with respect to every leaf of the tape.
+    ///
+    /// Backward reads the tape and leaves it unchanged: calling it twice gives the same store.
+    /// Leaves that do not influence this value get a zero gradient.
+    ///
+    /// # Panics
+    /// If this var holds more than one element.
+    pub fn backward(&self) -> Gradients<T> {
+        self.tape.backward(self.index)
+    }
+}
+
+impl<T: Float> fmt::Debug for Var<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Var(#{}, {})", self.index, self.shape())
+    }
+}

@@ -1,0 +1,383 @@
+//! A dense, row-major tensor of floats.
+
+use crate::{Float, Shape};
+use rand::{Rng, RngExt};
+use std::fmt;
+
+/// A dense tensor: a [`Shape`] and its elements in row-major order.
+///
+/// Tensors are plain values; they record nothing. Put one on a [`crate::Tape`] to differentiate
+/// through it.
+///
+/// ```
+/// use autograd::Tensor;
+/// let t = Tensor::from_vec([2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// assert_eq!(t.shape().dims(), &[2, 3]);
+/// assert_eq!(t.at(&[1, 2]), 6.0);
+/// assert_eq!(t.row(1), &[4.0, 5.0, 6.0]);
+/// ```
+#[derive(Clone, PartialEq, Default)]
+pub struct Tensor<T> {
+    shape: Shape,
+    data: Vec<T>,
+}
+
+impl<T: Float> Tensor<T> {
+    /// A tensor of the given shape from row-major data.
+    ///
+    /// # Panics
+    /// If `data.len()` is not the number of elements of `shape`.
+    pub fn from_vec(shape: impl Into<Shape>, data: Vec<T>) -> Self {
+        let shape = shape.into();
+        assert_eq!(
+            shape.numel(),
+            data.len(),
+            "Tensor::from_vec: shape {shape} holds {} elements, data has {}",
+            shape.numel(),
+            data.len()
+        );
+        Tensor { shape, data }
+    }
+
+    /// A matrix from equal-length rows.
+    ///
+    /// # Panics
+    /// If the rows differ in length.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let t = Tensor::from_rows(&[[1.0f64, 2.0], [3.0, 4.0]]);
+    /// assert_eq!(t.shape().dims(), &[2, 2]);
+    /// ```
+    pub fn from_rows<R: AsRef<[T]>>(rows: &[R]) -> Self {
+        let cols = rows.first().map_or(0, |r| r.as_ref().len());
+        let mut data = Vec::with_capacity(rows.len() * cols);
+        for (i, r) in rows.iter().enumerate() {
+            let r = r.as_ref();
+            assert_eq!(r.len(), cols, "Tensor::from_rows: row {i} has {} elements, row 0 has {cols}", r.len());
+            data.extend_from_slice(r);
+        }
+        Tensor { shape: Shape::from([rows.len(), cols]), data }
+    }
+
+    /// A rank-0 tensor holding one value.
+    pub fn scalar(value: T) -> Self {
+        Tensor { shape: Shape::scalar(), data: vec![value] }
+    }
+
+    /// All elements equal to `value`.
+    pub fn full(shape: impl Into<Shape>, value: T) -> Self {
+        let shape = shape.into();
+        let data = vec![value; shape.numel()];
+        Tensor { shape, data }
+    }
+
+    /// All zeros.
+    pub fn zeros(shape: impl Into<Shape>) -> Self {
+        Self::full(shape, T::ZERO)
+    }
+
+    /// All ones.
+    pub fn ones(shape: impl Into<Shape>) -> Self {
+        Self::full(shape, T::ONE)
+    }
+
+    /// Independent draws from the uniform distribution on `[low, high)`.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// use rand::{SeedableRng, rngs::StdRng};
+    /// let mut rng = StdRng::seed_from_u64(7);
+    /// let t = Tensor::<f32>::rand_uniform([3, 4], -0.5, 0.5, &mut rng);
+    /// assert!(t.data().iter().all(|&x| (-0.5..0.5).contains(&x)));
+    /// ```
+    pub fn rand_uniform<R: Rng + ?Sized>(shape: impl Into<Shape>, low: f64, high: f64, rng: &mut R) -> Self {
+        let shape = shape.into();
+        let data = (0..shape.numel()).map(|_| T::from_f64(low + (high - low) * rng.random::<f64>())).collect();
+        Tensor { shape, data }
+    }
+
+    /// Independent draws from the normal distribution with the given mean and standard deviation
+    /// (Box-Muller, so no extra dependency).
+    pub fn rand_normal<R: Rng + ?Sized>(shape: impl Into<Shape>, mean: f64, std: f64, rng: &mut R) -> Self {
+        let shape = shape.into();
+        let data = (0..shape.numel()).map(|_| T::from_f64(mean + std * standard_normal(rng))).collect();
+        Tensor { shape, data }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The elements, row-major.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The elements, row-major, for writing.
+    pub fn data_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// The elements, giving up the shape.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The only element of a one-element tensor (a scalar loss, say).
+    ///
+    /// # Panics
+    /// If the tensor does not hold exactly one element.
+    pub fn item(&self) -> T {
+        assert_eq!(self.data.len(), 1, "Tensor::item: tensor of shape {} is not a single value", self.shape);
+        self.data[0]
+    }
+
+    /// The element at a multi-index.
+    ///
+    /// # Panics
+    /// If the index has the wrong rank or is out of range.
+    pub fn at(&self, index: &[usize]) -> T {
+        let dims = self.shape.dims();
+        assert_eq!(index.len(), dims.len(), "Tensor::at: index {index:?} for shape {}", self.shape);
+        let mut flat = 0;
+        for (&i, &d) in index.iter().zip(dims) {
+            assert!(i < d, "Tensor::at: index {index:?} out of range for shape {}", self.shape);
+            flat = flat * d + i;
+        }
+        self.data[flat]
+    }
+
+    /// Row `i` of the tensor viewed as `[numel / last_dim, last_dim]`.
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    pub fn row(&self, i: usize) -> &[T] {
+        let n = self.shape.last_dim();
+        &self.data[i * n..(i + 1) * n]
+    }
+
+    /// Iterator over the rows (last axis) of the tensor.
+    pub fn rows(&self) -> std::slice::ChunksExact<'_, T> {
+        self.data.chunks_exact(self.shape.last_dim().max(1))
+    }
+
+    /// The index of the largest entry of each row (last axis); the first one on ties.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let t = Tensor::from_rows(&[[0.1f32, 0.7, 0.2], [0.5, 0.2, 0.3]]);
+    /// assert_eq!(t.argmax(), vec![1, 0]);
+    /// ```
+    pub fn argmax(&self) -> Vec<usize> {
+        self.rows()
+            .map(|r| {
+                let mut best = 0;
+                for (j, &v) in r.iter().enumerate() {
+                    if v > r[best] {
+                        best = j;
+                    }
+                }
+                best
+            })
+            .collect()
+    }
+
+    /// The same data with another shape of the same size.
+    ///
+    /// # Panics
+    /// If the sizes differ.
+    pub fn reshape(mut self, shape: impl Into<Shape>) -> Self {
+        let shape = shape.into();
+        assert_eq!(shape.numel(), self.numel(), "reshape: {} to {shape}: sizes differ", self.shape);
+        self.shape = shape;
+        self
+    }
+
+    /// A new tensor with `f` applied to each element.
+    pub fn map(&self, f: impl Fn(T) -> T) -> Self {
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| f(x)).collect() }
+    }
+
+    /// The same values in another precision.
+    pub fn cast<U: Float>(&self) -> Tensor<U> {
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| U::from_f64(x.to_f64())).collect() }
+    }
+
+    /// The rows listed in `indices`, in that order, as a new tensor (a mini-batch).
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn select_rows(&self, indices: &[usize]) -> Self {
+        let n = self.shape.last_dim();
+        let rows = self.numel() / n.max(1);
+        let mut data = Vec::with_capacity(indices.len() * n);
+        for &i in indices {
+            assert!(i < rows, "select_rows: row {i} out of range for shape {}", self.shape);
+            data.extend_from_slice(self.row(i));
+        }
+        let mut dims = self.shape.dims().to_vec();
+        match dims.len() {
+            0 => dims.push(indices.len()),
+            1 => dims = vec![indices.len(), n],
+            _ => {
+                dims.truncate(dims.len() - 1);
+                dims = vec![indices.len(), n];
+            }
+        }
+        Tensor { shape: Shape::from(dims), data }
+    }
+
+    /// True when every element is finite (no NaN, no infinity).
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|x| x.is_finite())
+    }
+
+    /// Makes this tensor `shape`-shaped and all zeros, keeping its buffer when it is big enough.
+    /// Op forwards and backward use it to fill recycled buffers without allocating.
+    pub fn reset_zeroed(&mut self, shape: impl Into<Shape>) {
+        self.shape = shape.into();
+        self.data.clear();
+        self.data.resize(self.shape.numel(), T::ZERO);
+    }
+
+    /// Makes this tensor `shape`-shaped with elements taken from `values`, keeping its buffer
+    /// when it is big enough.
+    ///
+    /// # Panics
+    /// If `values` does not yield exactly `shape.numel()` elements.
+    pub fn assign(&mut self, shape: impl Into<Shape>, values: impl IntoIterator<Item = T>) {
+        self.shape = shape.into();
+        self.data.clear();
+        self.data.extend(values);
+        assert_eq!(
+            self.data.len(),
+            self.shape.numel(),
+            "Tensor::assign: {} values for shape {}",
+            self.data.len(),
+            self.shape
+        );
+    }
+
+    /// Adds `other` element by element.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    pub fn add_assign(&mut self, other: &Tensor<T>) {
+        assert_eq!(self.shape, other.shape, "add_assign: {} + {}: shapes differ", self.shape, other.shape);
+        for (a, &b) in self.data.iter_mut().zip(&other.data) {
+            *a += b;
+        }
+    }
+
+    pub(crate) fn take_data(&mut self) -> Vec<T> {
+        self.shape = Shape::scalar();
+        std::mem::take(&mut self.data)
+    }
+
+    pub(crate) fn from_buffer(buffer: Vec<T>) -> Self {
+        let mut t = Tensor { shape: Shape::scalar(), data: buffer };
+        t.data.clear();
+        t
+    }
+}
+
+/// One draw from N(0, 1) by the Box-Muller transform.
+fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    // 1 - u lies in (0, 1], so the log is finite.
+    let u1 = 1.0 - rng.random::<f64>();
+    let u2 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// numpy-like printing: nested brackets, at most 6 entries per axis shown (`...` between).
+impl<T: Float> fmt::Display for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn write_axis<T: Float>(f: &mut fmt::Formatter<'_>, dims: &[usize], data: &[T], depth: usize) -> fmt::Result {
+            let prec = f.precision().unwrap_or(4);
+            if dims.is_empty() {
+                return write!(f, "{:.*}", prec, data[0]);
+            }
+            let (n, inner) = (dims[0], &dims[1..]);
+            let stride: usize = inner.iter().product();
+            let shown: Vec<usize> = if n > 6 { (0..3).chain(n - 3..n).collect() } else { (0..n).collect() };
+            write!(f, "[")?;
+            for (k, &i) in shown.iter().enumerate() {
+                if k > 0 {
+                    if inner.is_empty() {
+                        write!(f, ", ")?;
+                    } else {
+                        write!(f, ",\n{:width$}", "", width = depth + 1)?;
+                    }
+                }
+                if n > 6 && k == 3 {
+                    write!(f, "...")?;
+                    write!(f, "{}", if inner.is_empty() { ", " } else { ",\n" })?;
+                    if !inner.is_empty() {
+                        write!(f, "{:width$}", "", width = depth + 1)?;
+                    }
+                }
+                write_axis(f, inner, &data[i * stride..(i + 1) * stride], depth + 1)?;
+            }
+            write!(f, "]")
+        }
+        if self.data.is_empty() {
+            return write!(f, "[] (shape {})", self.shape);
+        }
+        write_axis(f, self.shape.dims(), &self.data, 0)
+    }
+}
+
+impl<T: Float> fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor<{}>{} ", T::NAME, self.shape)?;
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "Tensor::from_vec: shape [2, 3] holds 6 elements, data has 5")]
+    fn from_vec_checks_the_length() {
+        Tensor::from_vec([2, 3], vec![0.0f32; 5]);
+    }
+
+    #[test]
+    fn display_is_numpy_like() {
+        let t = Tensor::from_rows(&[[1.0f64, 2.0], [3.0, 4.5]]);
+        assert_eq!(format!("{t:.1}"), "[[1.0, 2.0],\n [3.0, 4.5]]");
+        let long = Tensor::from_vec([8], (0..8).map(f64::from).collect());
+        assert_eq!(format!("{long:.0}"), "[0, 1, 2, ..., 5, 6, 7]");
+        assert_eq!(format!("{:?}", Tensor::scalar(0.5f32)), "Tensor<f32>[] 0.5000");
+    }
+
+    #[test]
+    fn normal_draws_have_the_asked_moments() {
+        use rand::{SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(1);
+        let t = Tensor::<f64>::rand_normal([20000], 1.0, 2.0, &mut rng);
+        let n = t.numel() as f64;
+        let mean = t.data().iter().sum::<f64>() / n;
+        let var = t.data().iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        // Standard errors: 2/sqrt(2e4) = 0.014 for the mean, about 0.04 for the variance 4.
+        assert!((mean - 1.0).abs() < 0.05, "mean {mean}");
+        assert!((var - 4.0).abs() < 0.2, "var {var}");
+    }
+
+    #[test]
+    fn select_rows_and_argmax() {
+        let t = Tensor::from_rows(&[[1.0f32, 0.0], [0.0, 2.0], [3.0, 3.0]]);
+        let b = t.select_rows(&[2, 1]);
+        assert_eq!(b.data(), &[3.0, 3.0, 0.0, 2.0]);
+        assert_eq!(b.argmax(), vec![0, 1]);
+    }
+}

@@ -106,6 +106,47 @@ impl<T: Float> Tensor<T> {
     pub fn transpose(&self) -> Tensor<T> {
         crate::eval(&Transpose, &[self])
     }
+
+    /// `self = op(a) op(b)` (or `self += ...` when `accumulate`), where `op` transposes when asked;
+    /// `self` is resized in place, reusing its buffer. For hand-written backprop with
+    /// preallocated buffers: `dW = a^T delta` is `dw.matmul_into(a, true, delta, false, false)`.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let a = Tensor::from_rows(&[[1.0f64, 2.0], [3.0, 4.0]]);
+    /// let mut c = Tensor::zeros([2, 2]);
+    /// c.matmul_into(&a, true, &a, false, false); // a^T a
+    /// assert_eq!(c.data(), &[10.0, 14.0, 14.0, 20.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If an operand is not a matrix, the inner dimensions differ, or `accumulate` is set and
+    /// `self` does not already have the product's shape.
+    pub fn matmul_into(
+        &mut self,
+        a: &Tensor<T>,
+        transpose_a: bool,
+        b: &Tensor<T>,
+        transpose_b: bool,
+        accumulate: bool,
+    ) {
+        fn view<T: Float>(t: &Tensor<T>, transpose: bool) -> MatRef<'_, T> {
+            let (r, c) = t.shape().matrix("matmul_into");
+            let m = MatRef::row_major(t.data(), r, c);
+            if transpose { m.t() } else { m }
+        }
+        let (a, b) = (view(a, transpose_a), view(b, transpose_b));
+        if a.cols != b.rows {
+            panic!("matmul_into: [{}, {}] x [{}, {}]: inner dimensions differ", a.rows, a.cols, b.rows, b.cols);
+        }
+        let shape = [a.rows, b.cols];
+        if accumulate {
+            assert_eq!(self.shape().dims(), &shape, "matmul_into: accumulating into shape {}", self.shape());
+        } else if self.shape().dims() != shape {
+            self.reset_zeroed(shape);
+        }
+        gemm(a, b, if accumulate { T::ONE } else { T::ZERO }, self.data_mut());
+    }
 }
 
 #[cfg(test)]

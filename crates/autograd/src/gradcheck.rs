@@ -144,7 +144,7 @@ pub fn gradcheck<F>(f: F, inputs: &[Tensor<f64>], opts: &GradcheckOptions) -> Re
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
 {
-    let mut tape = Tape::new();
+    let tape = Tape::new();
     let analytic: Vec<Tensor<f64>> = {
         let vars: Vec<Var<'_, f64>> = inputs.iter().map(|t| tape.leaf_from(t)).collect();
         let out = f(&vars);
@@ -156,37 +156,19 @@ where
         vars.iter().map(|&v| grads[v].clone()).collect()
     };
 
-    let mut point: Vec<Tensor<f64>> = inputs.to_vec();
-    let mut eval = |point: &[Tensor<f64>]| -> f64 {
-        tape.reset();
-        let vars: Vec<Var<'_, f64>> = point.iter().map(|t| tape.leaf_from(t)).collect();
-        f(&vars).item()
-    };
-
+    let numeric = numeric_gradient(&f, inputs, opts);
     let mut reports = Vec::with_capacity(inputs.len());
     let mut failed = None;
-    for (i, input) in inputs.iter().enumerate() {
+    for (i, (analytic, numeric)) in analytic.iter().zip(&numeric).enumerate() {
         let mut report =
             InputReport { max_abs_err: 0.0, max_rel_err: 0.0, worst_index: 0, analytic: 0.0, numeric: 0.0 };
         let mut worst_ratio = -1.0;
-        for j in 0..input.numel() {
-            let x = input.data()[j];
-            let h = opts.eps;
-            let mut at = |dx: f64| {
-                point[i].data_mut()[j] = x + dx;
-                eval(&point)
-            };
-            let numeric = match opts.stencil {
-                Stencil::ThreePoint => (at(h) - at(-h)) / (2.0 * h),
-                Stencil::FivePoint => (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h),
-            };
-            point[i].data_mut()[j] = x;
-            let a = analytic[i].data()[j];
-            if !numeric.is_finite() || !a.is_finite() {
+        for (j, (&a, &n)) in analytic.data().iter().zip(numeric.data()).enumerate() {
+            if !n.is_finite() || !a.is_finite() {
                 return Err(GradcheckError::NonFinite { input: i, index: j });
             }
-            let err = (a - numeric).abs();
-            let scale = a.abs().max(numeric.abs());
+            let err = (a - n).abs();
+            let scale = a.abs().max(n.abs());
             report.max_abs_err = report.max_abs_err.max(err);
             if scale > opts.atol {
                 report.max_rel_err = report.max_rel_err.max(err / scale);
@@ -194,9 +176,7 @@ where
             let ratio = err / (opts.atol + opts.rtol * scale);
             if ratio > worst_ratio {
                 worst_ratio = ratio;
-                report.worst_index = j;
-                report.analytic = a;
-                report.numeric = numeric;
+                (report.worst_index, report.analytic, report.numeric) = (j, a, n);
             }
         }
         if worst_ratio > 1.0 && failed.is_none() {
@@ -209,6 +189,45 @@ where
         Some(input) => Err(GradcheckError::Mismatch { input, report }),
         None => Ok(report),
     }
+}
+
+/// The finite-difference gradient of a scalar function of `inputs`, one tensor per input, by
+/// the stencil and step in `opts` (tolerances are not used). [`gradcheck`] compares the tape
+/// with this; it is public so that other gradients (a hand-derived backprop, say) can be
+/// compared with it too.
+///
+/// # Panics
+/// If `f` does not return a single value.
+pub fn numeric_gradient<F>(f: F, inputs: &[Tensor<f64>], opts: &GradcheckOptions) -> Vec<Tensor<f64>>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let mut tape = Tape::new();
+    let mut point: Vec<Tensor<f64>> = inputs.to_vec();
+    let mut eval = |point: &[Tensor<f64>]| -> f64 {
+        tape.reset();
+        let vars: Vec<Var<'_, f64>> = point.iter().map(|t| tape.leaf_from(t)).collect();
+        f(&vars).item()
+    };
+    let h = opts.eps;
+    let mut grads = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let mut grad = Tensor::zeros(input.shape());
+        for j in 0..input.numel() {
+            let x = input.data()[j];
+            let mut at = |dx: f64| {
+                point[i].data_mut()[j] = x + dx;
+                eval(&point)
+            };
+            grad.data_mut()[j] = match opts.stencil {
+                Stencil::ThreePoint => (at(h) - at(-h)) / (2.0 * h),
+                Stencil::FivePoint => (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h),
+            };
+            point[i].data_mut()[j] = x;
+        }
+        grads.push(grad);
+    }
+    grads
 }
 
 #[cfg(test)]

@@ -37,7 +37,9 @@ mod tape;
 mod tensor;
 
 pub use float::Float;
-pub use gradcheck::{GradcheckError, GradcheckOptions, GradcheckReport, InputReport, Stencil, gradcheck};
+pub use gradcheck::{
+    GradcheckError, GradcheckOptions, GradcheckReport, InputReport, Stencil, gradcheck, numeric_gradient,
+};
 pub use gradients::Gradients;
 pub use shape::Shape;
 pub use tape::{Op, Tape, Var, eval};

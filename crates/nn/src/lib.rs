@@ -1,1 +1,19 @@
-//! placeholder
+//! Neural networks on the tapegrad autograd engine: layers, an MLP, losses, initialisers,
+//! optimisers, training helpers and safetensors I/O, plus a hand-derived backprop
+//! ([`manual`]) to check the tape against the formulas on paper.
+//!
+//! Everything here is built from public autograd ops: no private shortcuts.
+#![warn(missing_docs)]
+
+mod init;
+mod linear;
+mod loss;
+pub mod manual;
+mod mlp;
+mod module;
+
+pub use init::Init;
+pub use linear::Linear;
+pub use loss::{l2_penalty, softmax_cross_entropy, softmax_cross_entropy_soft};
+pub use mlp::{Activation, Mlp};
+pub use module::{Module, Parameter, ParameterMut};

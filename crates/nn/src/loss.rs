@@ -1,0 +1,52 @@
+//! Losses and regularisation, built from autograd ops only.
+
+use crate::Module;
+use autograd::{Float, Var};
+
+/// Mean softmax cross-entropy of `logits: [batch, classes]` against class `labels`:
+/// `-(1/N) sum_i log_softmax(logits)[i, labels[i]]`.
+///
+/// Built from the stable `log_softmax` primitive and `nll`, so it is finite for logits of any
+/// size and its gradient is exactly `(softmax(logits) - onehot(labels)) / N`.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::softmax_cross_entropy;
+/// let tape = Tape::<f64>::new();
+/// let logits = tape.leaf(Tensor::from_rows(&[[0.0, 0.0], [1e4, -1e4]]));
+/// let loss = softmax_cross_entropy(logits, &[1, 0]);
+/// // Row 0: -ln(1/2); row 1: -ln(1) = 0.
+/// assert!((loss.item() - 2f64.ln() / 2.0).abs() < 1e-15);
+/// ```
+///
+/// # Panics
+/// If `logits` is not a matrix, the label count differs from the row count, or a label is out
+/// of range.
+pub fn softmax_cross_entropy<'t, T: Float>(logits: Var<'t, T>, labels: &[usize]) -> Var<'t, T> {
+    logits.log_softmax().nll(labels)
+}
+
+/// Mean softmax cross-entropy against target distributions (one-hot or soft rows, each summing
+/// to 1): `-(1/N) sum_i sum_c targets[i, c] log_softmax(logits)[i, c]`.
+///
+/// # Panics
+/// If `targets` and `logits` differ in shape.
+pub fn softmax_cross_entropy_soft<'t, T: Float>(logits: Var<'t, T>, targets: Var<'t, T>) -> Var<'t, T> {
+    let (ls, ts) = (logits.shape(), targets.shape());
+    assert_eq!(ls, ts, "softmax_cross_entropy_soft: logits {ls} vs targets {ts}: shapes differ");
+    let rows = ls.dims().first().copied().unwrap_or(1).max(1);
+    (logits.log_softmax() * targets).sum().scale(-T::ONE / T::from_f64(rows as f64))
+}
+
+/// The L2 penalty `0.5 * lambda * sum ||W||^2` over the weights of `model` (biases excluded),
+/// whose gradient is `lambda * W`; `params` are the vars [`Module::bind`] returned.
+///
+/// # Panics
+/// If `params` is not `model`'s parameter list.
+pub fn l2_penalty<'t, T: Float>(model: &(impl Module<T> + ?Sized), params: &[Var<'t, T>], lambda: T) -> Var<'t, T> {
+    let info = model.parameters();
+    assert_eq!(info.len(), params.len(), "l2_penalty: {} vars for {} parameters", params.len(), info.len());
+    let mut weights = info.iter().zip(params).filter(|(p, _)| p.is_weight).map(|(_, &v)| v.square().sum());
+    let first = weights.next().expect("l2_penalty: the model has no weights");
+    weights.fold(first, |acc, s| acc + s).scale(T::from_f64(0.5) * lambda)
+}

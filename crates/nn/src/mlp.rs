@@ -1,0 +1,278 @@
+//! A multi-layer perceptron: linear layers with an activation between them, logits out.
+
+use crate::{Init, Linear, Module, Parameter, ParameterMut};
+use autograd::ops::activation::{Relu, Sigmoid, Tanh};
+use autograd::ops::elementwise::UnaryRule;
+use autograd::{Float, Tensor, Var};
+use rand::Rng;
+use std::fmt;
+use std::str::FromStr;
+
+/// The hidden-layer nonlinearity of an [`Mlp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `max(z, 0)`; derivative 1 for `z > 0`, else 0.
+    Relu,
+    /// `1 / (1 + e^-z)`; derivative `a (1 - a)`.
+    Sigmoid,
+    /// `tanh z`; derivative `1 - a^2`.
+    Tanh,
+}
+
+impl Activation {
+    /// Every activation, for listings and tests.
+    pub const ALL: [Activation; 3] = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+
+    /// Records the activation on a tape.
+    pub fn on<'t, T: Float>(self, z: Var<'t, T>) -> Var<'t, T> {
+        match self {
+            Activation::Relu => z.relu(),
+            Activation::Sigmoid => z.sigmoid(),
+            Activation::Tanh => z.tanh(),
+        }
+    }
+
+    /// Applies the activation to a plain tensor.
+    pub fn apply<T: Float>(self, z: &Tensor<T>) -> Tensor<T> {
+        match self {
+            Activation::Relu => z.relu(),
+            Activation::Sigmoid => z.sigmoid(),
+            Activation::Tanh => z.tanh(),
+        }
+    }
+
+    /// `f(z)` of one value.
+    pub fn f<T: Float>(self, z: T) -> T {
+        match self {
+            Activation::Relu => Relu.f(z),
+            Activation::Sigmoid => Sigmoid.f(z),
+            Activation::Tanh => Tanh.f(z),
+        }
+    }
+
+    /// `f'(z)`, given `z` and `a = f(z)`, by the same rule the tape uses.
+    pub fn derivative<T: Float>(self, z: T, a: T) -> T {
+        match self {
+            Activation::Relu => Relu.df(z, a),
+            Activation::Sigmoid => Sigmoid.df(z, a),
+            Activation::Tanh => Tanh.df(z, a),
+        }
+    }
+
+    /// The lowercase name (`"relu"`), also what [`FromStr`] accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Activation {
+    type Err = String;
+
+    /// ```
+    /// use nn::Activation;
+    /// assert_eq!("tanh".parse::<Activation>(), Ok(Activation::Tanh));
+    /// assert_eq!("gelu".parse::<Activation>().unwrap_err(), "unknown activation 'gelu' (expected relu, sigmoid or tanh)");
+    /// ```
+    fn from_str(s: &str) -> Result<Self, String> {
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown activation '{s}' (expected relu, sigmoid or tanh)"))
+    }
+}
+
+/// A multi-layer perceptron: `Linear, act, Linear, act, ..., Linear`, producing logits.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::{Activation, Init, Mlp, Module, softmax_cross_entropy};
+/// use rand::{SeedableRng, rngs::StdRng};
+///
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let mlp = Mlp::<f32>::new(&[4, 8, 3], Activation::Relu, Init::HeUniform, &mut rng);
+/// let x = Tensor::rand_uniform([5, 4], -1.0, 1.0, &mut rng);
+///
+/// let tape = Tape::new();
+/// let params = mlp.bind(&tape);
+/// let logits = mlp.forward(&params, tape.constant_from(&x));
+/// let loss = softmax_cross_entropy(logits, &[0, 1, 2, 0, 1]);
+/// let grads = loss.backward();
+/// assert_eq!(grads[params[0]].shape().dims(), &[4, 8]); // "0.weight"
+/// assert_eq!(mlp.predict(&x).len(), 5);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp<T: Float> {
+    layers: Vec<Linear<T>>,
+    activation: Activation,
+}
+
+impl<T: Float> Mlp<T> {
+    /// An MLP with the given layer sizes (`[64, 64, 10]`: 64 inputs, one hidden layer of 64,
+    /// 10 outputs), weights from `init`, biases zero.
+    ///
+    /// # Panics
+    /// If fewer than two sizes are given or a size is 0.
+    pub fn new<R: Rng + ?Sized>(sizes: &[usize], activation: Activation, init: Init, rng: &mut R) -> Self {
+        assert!(sizes.len() >= 2, "Mlp::new: need at least input and output sizes, got {sizes:?}");
+        assert!(sizes.iter().all(|&s| s > 0), "Mlp::new: layer sizes must be positive, got {sizes:?}");
+        let layers = sizes.windows(2).map(|w| Linear::new(w[0], w[1], init, rng)).collect();
+        Mlp { layers, activation }
+    }
+
+    /// An MLP from existing layers.
+    ///
+    /// # Panics
+    /// If there are no layers or a layer's inputs differ from the previous layer's outputs.
+    pub fn from_layers(layers: Vec<Linear<T>>, activation: Activation) -> Self {
+        assert!(!layers.is_empty(), "Mlp::from_layers: no layers");
+        for (i, w) in layers.windows(2).enumerate() {
+            assert_eq!(
+                w[0].outputs(),
+                w[1].inputs(),
+                "Mlp::from_layers: layer {i} has {} outputs but layer {} has {} inputs",
+                w[0].outputs(),
+                i + 1,
+                w[1].inputs()
+            );
+        }
+        Mlp { layers, activation }
+    }
+
+    /// The layers, input first.
+    pub fn layers(&self) -> &[Linear<T>] {
+        &self.layers
+    }
+
+    /// The layers, for changing weights in place (their shapes must stay).
+    pub fn layers_mut(&mut self) -> &mut [Linear<T>] {
+        &mut self.layers
+    }
+
+    /// The hidden activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// The layer sizes, input first (the argument of [`new`](Mlp::new)).
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::once(self.layers[0].inputs()).chain(self.layers.iter().map(Linear::outputs)).collect()
+    }
+
+    /// The logits on a tape; `params` are the vars [`bind`](Module::bind) returned.
+    ///
+    /// # Panics
+    /// If `params` is not this model's parameter list, or `x` is not `[batch, inputs]`.
+    pub fn forward<'t>(&self, params: &[Var<'t, T>], x: Var<'t, T>) -> Var<'t, T> {
+        assert_eq!(
+            params.len(),
+            2 * self.layers.len(),
+            "Mlp::forward: {} params for {} layers",
+            params.len(),
+            self.layers.len()
+        );
+        let last = self.layers.len() - 1;
+        let mut h = x;
+        for (l, wb) in params.chunks_exact(2).enumerate() {
+            h = Linear::forward(wb[0], wb[1], h);
+            if l < last {
+                h = self.activation.on(h);
+            }
+        }
+        h
+    }
+
+    /// The logits of a batch `[n, inputs]`, recording nothing.
+    ///
+    /// # Panics
+    /// If `x` is not `[batch, inputs]`.
+    pub fn logits(&self, x: &Tensor<T>) -> Tensor<T> {
+        let mut h = self.layers[0].apply(x);
+        for layer in &self.layers[1..] {
+            h = layer.apply(&self.activation.apply(&h));
+        }
+        h
+    }
+
+    /// Class probabilities (softmax of the logits), one row per sample.
+    ///
+    /// # Panics
+    /// If `x` is not `[batch, inputs]`.
+    pub fn predict_proba(&self, x: &Tensor<T>) -> Tensor<T> {
+        self.logits(x).softmax()
+    }
+
+    /// The most probable class of each sample.
+    ///
+    /// # Panics
+    /// If `x` is not `[batch, inputs]`.
+    pub fn predict(&self, x: &Tensor<T>) -> Vec<usize> {
+        self.logits(x).argmax()
+    }
+}
+
+/// Parameters are named as in `torch.nn.Sequential(Linear, Act, Linear, ..., Linear)`: layer
+/// `l` is module `2 l`, so `"0.weight"`, `"0.bias"`, `"2.weight"`, ...
+impl<T: Float> Module<T> for Mlp<T> {
+    fn parameters(&self) -> Vec<Parameter<'_, T>> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(l, layer)| {
+                layer.parameters().into_iter().map(move |p| Parameter { name: format!("{}.{}", 2 * l, p.name), ..p })
+            })
+            .collect()
+    }
+
+    fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>> {
+        self.layers.iter_mut().flat_map(|layer| layer.parameters_mut()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autograd::Tape;
+    use rand::{SeedableRng, rngs::StdRng};
+
+    #[test]
+    fn names_follow_pytorch_sequential() {
+        let mlp = Mlp::<f32>::new(&[3, 4, 5, 2], Activation::Tanh, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
+        let names: Vec<String> = mlp.parameters().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]);
+        assert_eq!(mlp.sizes(), vec![3, 4, 5, 2]);
+        assert_eq!(mlp.num_parameters(), 3 * 4 + 4 + 4 * 5 + 5 + 5 * 2 + 2);
+    }
+
+    #[test]
+    fn tape_and_plain_forward_agree() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for act in Activation::ALL {
+            let mlp = Mlp::<f64>::new(&[3, 5, 4, 2], act, Init::GlorotNormal, &mut rng);
+            let x = Tensor::rand_normal([6, 3], 0.0, 1.0, &mut rng);
+            let tape = Tape::new();
+            let params = mlp.bind(&tape);
+            let on_tape = mlp.forward(&params, tape.constant_from(&x)).value();
+            // Same ops in the same order: bit-identical.
+            assert_eq!(on_tape, mlp.logits(&x), "{act}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "Mlp::from_layers: layer 0 has 4 outputs but layer 1 has 5 inputs")]
+    fn from_layers_checks_sizes() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let a = Linear::<f32>::new(3, 4, Init::Zeros, &mut rng);
+        let b = Linear::<f32>::new(5, 2, Init::Zeros, &mut rng);
+        Mlp::from_layers(vec![a, b], Activation::Relu);
+    }
+}

@@ -1,0 +1,282 @@
+//! Performance benchmark: tape-based training against hand-written backprop, in one process.
+//!
+//! ```sh
+//! cargo run --release --example bench
+//! ```
+//!
+//! Prints one table: for each configuration, milliseconds per epoch of (a) training through the
+//! tape and (b) the hand-derived backprop of `nn::manual` with preallocated buffers, measured
+//! alternately (A B A B ...) so drift on a noisy machine cancels, as medians, with their ratio;
+//! then the tiny op, GEMM GFLOP/s, heap allocations per training step and peak RSS.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use tapegrad::autograd::{Tape, Tensor};
+use tapegrad::nn::manual::ManualBackprop;
+use tapegrad::nn::{Activation, Init, Mlp, Module, ParameterMut, softmax_cross_entropy};
+
+/// Counts heap allocations, so the table can show allocations per training step.
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to the system allocator unchanged; counting has no effect on
+// the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Config {
+    name: &'static str,
+    sizes: &'static [usize],
+    activation: Activation,
+    batch: usize,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+}
+
+const CONFIGS: [Config; 3] = [
+    Config { name: "seed", sizes: &[64, 10, 10], activation: Activation::Sigmoid, batch: 1, lr: 0.1, momentum: 0.0, weight_decay: 0.0 },
+    Config { name: "mlp64", sizes: &[64, 64, 10], activation: Activation::Relu, batch: 32, lr: 0.05, momentum: 0.9, weight_decay: 1e-4 },
+    Config { name: "wide", sizes: &[64, 256, 256, 10], activation: Activation::Relu, batch: 128, lr: 0.05, momentum: 0.9, weight_decay: 1e-4 },
+];
+
+/// SGD with momentum and weight decay on weights, PyTorch's update rule.
+struct Sgd {
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    buffers: Vec<Vec<f32>>,
+}
+
+impl Sgd {
+    fn update(&mut self, params: &mut [ParameterMut<'_, f32>], grads: &[&Tensor<f32>]) {
+        if self.buffers.is_empty() {
+            self.buffers = params.iter().map(|p| vec![0.0; p.value.numel()]).collect();
+        }
+        for ((p, g), buf) in params.iter_mut().zip(grads).zip(&mut self.buffers) {
+            let wd = if p.is_weight { self.weight_decay } else { 0.0 };
+            for ((w, &g), b) in p.value.data_mut().iter_mut().zip(g.data()).zip(buf.iter_mut()) {
+                let g = g + wd * *w;
+                *b = self.momentum * *b + g;
+                *w -= self.lr * if self.momentum > 0.0 { *b } else { g };
+            }
+        }
+    }
+}
+
+struct Data {
+    x: Tensor<f32>,
+    y: Vec<usize>,
+}
+
+fn load_digits() -> Data {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/digits.csv")).expect("read digits");
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Vec<f32> = line.split(',').map(|s| s.trim().parse().expect("number")).collect();
+        x.extend_from_slice(&v[..64]);
+        y.push(v[64] as usize);
+    }
+    // Standardise columns (the benchmark times training, not preprocessing).
+    let n = y.len();
+    for j in 0..64 {
+        let mean = (0..n).map(|i| x[i * 64 + j]).sum::<f32>() / n as f32;
+        let var = (0..n).map(|i| (x[i * 64 + j] - mean).powi(2)).sum::<f32>() / n as f32;
+        let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+        (0..n).for_each(|i| x[i * 64 + j] = (x[i * 64 + j] - mean) / std);
+    }
+    // The 1527 training rows of the 85/15 split.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(0));
+    order.truncate(1527);
+    let xs = order.iter().flat_map(|&i| x[i * 64..(i + 1) * 64].iter().copied()).collect();
+    Data { x: Tensor::from_vec([1527, 64], xs), y: order.iter().map(|&i| y[i]).collect() }
+}
+
+/// Copies the rows of `idx` into `xb`/`yb`, reusing their buffers.
+fn fill_batch(data: &Data, idx: &[usize], xb: &mut Tensor<f32>, yb: &mut Vec<usize>) {
+    xb.assign([idx.len(), 64], idx.iter().flat_map(|&i| data.x.row(i).iter().copied()));
+    yb.clear();
+    yb.extend(idx.iter().map(|&i| data.y[i]));
+}
+
+struct Run {
+    mlp: Mlp<f32>,
+    opt: Sgd,
+    order: Vec<usize>,
+    rng: StdRng,
+    xb: Tensor<f32>,
+    yb: Vec<usize>,
+}
+
+impl Run {
+    fn new(c: &Config) -> Self {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mlp = Mlp::new(c.sizes, c.activation, Init::HeUniform, &mut rng);
+        let opt = Sgd { lr: c.lr, momentum: c.momentum, weight_decay: c.weight_decay, buffers: Vec::new() };
+        Run { mlp, opt, order: (0..1527).collect(), rng, xb: Tensor::default(), yb: Vec::new() }
+    }
+}
+
+fn tape_epoch(run: &mut Run, tape: &mut Tape<f32>, data: &Data, batch: usize) -> f32 {
+    run.order.shuffle(&mut run.rng);
+    let mut total = 0.0;
+    for idx in run.order.chunks(batch) {
+        fill_batch(data, idx, &mut run.xb, &mut run.yb);
+        tape.reset();
+        let vars = run.mlp.bind(tape);
+        let logits = run.mlp.forward(&vars, tape.constant_from(&run.xb));
+        let loss = softmax_cross_entropy(logits, &run.yb);
+        total += loss.item();
+        let grads = loss.backward();
+        let g: Vec<&Tensor<f32>> = vars.iter().map(|&v| &grads[v]).collect();
+        run.opt.update(&mut run.mlp.parameters_mut(), &g);
+        drop(g);
+        tape.recycle(grads);
+    }
+    total
+}
+
+fn manual_epoch(run: &mut Run, bp: &mut ManualBackprop<f32>, data: &Data, batch: usize) -> f32 {
+    run.order.shuffle(&mut run.rng);
+    let mut total = 0.0;
+    for idx in run.order.chunks(batch) {
+        fill_batch(data, idx, &mut run.xb, &mut run.yb);
+        total += bp.run(&run.mlp, &run.xb, &run.yb, 0.0);
+        run.opt.update(&mut run.mlp.parameters_mut(), &bp.gradients());
+    }
+    total
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<R>(f: impl FnOnce() -> R) -> (f64, R) {
+    let t = Instant::now();
+    let r = f();
+    (t.elapsed().as_secs_f64(), r)
+}
+
+fn main() {
+    let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(15);
+    let only = std::env::args().nth(2);
+    let data = load_digits();
+    println!("tapegrad benchmark: f32, one thread, digits 1527 training rows, {rounds} rounds of A B");
+    println!();
+    println!("| config | network | batch | tape ms/epoch | hand-written ms/epoch | ratio | allocs/step (tape) | allocs/step (hand) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for c in CONFIGS.iter().filter(|c| only.as_deref().is_none_or(|o| o == c.name)) {
+        let (mut a, mut b) = (Run::new(c), Run::new(c));
+        let (mut tape, mut bp) = (Tape::new(), ManualBackprop::new());
+        // Warm up: buffers sized, caches filled.
+        tape_epoch(&mut a, &mut tape, &data, c.batch);
+        manual_epoch(&mut b, &mut bp, &data, c.batch);
+        let (mut ta, mut tb) = (Vec::new(), Vec::new());
+        let steps = 1527usize.div_ceil(c.batch);
+        let (mut alloc_a, mut alloc_b) = (usize::MAX, usize::MAX);
+        for _ in 0..rounds {
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let (t, _) = time(|| tape_epoch(&mut a, &mut tape, &data, c.batch));
+            alloc_a = alloc_a.min(ALLOCATIONS.load(Ordering::Relaxed) - before);
+            ta.push(t);
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let (t, _) = time(|| manual_epoch(&mut b, &mut bp, &data, c.batch));
+            alloc_b = alloc_b.min(ALLOCATIONS.load(Ordering::Relaxed) - before);
+            tb.push(t);
+        }
+        let (ma, mb) = (median(&mut ta) * 1e3, median(&mut tb) * 1e3);
+        let net = c.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
+        println!(
+            "| {} | {net} {} | {} | {ma:.2} | {mb:.2} | {:.2} | {:.1} | {:.1} |",
+            c.name,
+            c.activation,
+            c.batch,
+            ma / mb,
+            alloc_a as f64 / steps as f64,
+            alloc_b as f64 / steps as f64
+        );
+    }
+
+    if only.is_some() {
+        return;
+    }
+    // The tiny op: forward + backward of sum(relu(x W + b)), x 1x64, W 64x64.
+    let mut rng = StdRng::seed_from_u64(2);
+    let x = Tensor::<f32>::rand_uniform([1, 64], -1.0, 1.0, &mut rng);
+    let w = Tensor::<f32>::rand_uniform([64, 64], -0.1, 0.1, &mut rng);
+    let b = Tensor::<f32>::rand_uniform([64], -0.1, 0.1, &mut rng);
+    let mut tape = Tape::new();
+    let iters = 20000;
+    let mut samples = Vec::new();
+    let mut sink = 0.0f32;
+    for _ in 0..rounds {
+        let (t, _) = time(|| {
+            for _ in 0..iters {
+                tape.reset();
+                let (xv, wv, bv) = (tape.constant_from(&x), tape.leaf_from(&w), tape.leaf_from(&b));
+                let y = xv.matmul(wv).add(bv).relu().sum();
+                let grads = y.backward();
+                sink += grads[wv].data()[0];
+                tape.recycle(grads);
+            }
+        });
+        samples.push(t / iters as f64);
+    }
+    println!();
+    println!("tiny: forward+backward of sum(relu(x W + b)), x 1x64, W 64x64: {:.2} us/iter (median)", median(&mut samples) * 1e6);
+
+    // GEMM throughput through the public matmul_into (the kernel the ops use).
+    println!();
+    println!("| GEMM f32 (m x k x n) | GFLOP/s |");
+    println!("|---|---|");
+    for &(m, k, n) in &[(64, 64, 64), (256, 256, 256), (1024, 1024, 1024), (32, 64, 64), (128, 64, 256), (128, 256, 256), (256, 128, 256)] {
+        let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, &mut rng);
+        let bm = Tensor::<f32>::rand_uniform([k, n], -1.0, 1.0, &mut rng);
+        let mut c = Tensor::zeros([m, n]);
+        let reps = (2e9 / (2.0 * (m * k * n) as f64)).clamp(1.0, 10000.0) as usize;
+        let mut s = Vec::new();
+        for _ in 0..5 {
+            let (t, _) = time(|| {
+                for _ in 0..reps {
+                    c.matmul_into(&a, false, &bm, false, false);
+                }
+            });
+            s.push(2.0 * (m * k * n * reps) as f64 / t / 1e9);
+        }
+        println!("| {m} x {k} x {n} | {:.1} |", median(&mut s));
+        sink += c.data()[0];
+    }
+
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
+        .unwrap_or_else(|| "?".into());
+    println!();
+    println!("peak RSS: {rss} kB");
+    let _ = rng.random::<u8>();
+    std::hint::black_box(sink);
+}

@@ -3,6 +3,8 @@
 
 mod batches;
 mod dataset;
+mod metrics;
 
 pub use batches::Batches;
 pub use dataset::Dataset;
+pub use metrics::{accuracy, accuracy_from_logits, confusion_matrix};

@@ -4,7 +4,9 @@
 mod batches;
 mod dataset;
 mod metrics;
+mod scaler;
 
 pub use batches::Batches;
 pub use dataset::Dataset;
 pub use metrics::{accuracy, accuracy_from_logits, confusion_matrix};
+pub use scaler::StandardScaler;

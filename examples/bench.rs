@@ -57,9 +57,33 @@ struct Config {
 }
 
 const CONFIGS: [Config; 3] = [
-    Config { name: "seed", sizes: &[64, 10, 10], activation: Activation::Sigmoid, batch: 1, lr: 0.1, momentum: 0.0, weight_decay: 0.0 },
-    Config { name: "mlp64", sizes: &[64, 64, 10], activation: Activation::Relu, batch: 32, lr: 0.05, momentum: 0.9, weight_decay: 1e-4 },
-    Config { name: "wide", sizes: &[64, 256, 256, 10], activation: Activation::Relu, batch: 128, lr: 0.05, momentum: 0.9, weight_decay: 1e-4 },
+    Config {
+        name: "seed",
+        sizes: &[64, 10, 10],
+        activation: Activation::Sigmoid,
+        batch: 1,
+        lr: 0.1,
+        momentum: 0.0,
+        weight_decay: 0.0,
+    },
+    Config {
+        name: "mlp64",
+        sizes: &[64, 64, 10],
+        activation: Activation::Relu,
+        batch: 32,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+    },
+    Config {
+        name: "wide",
+        sizes: &[64, 256, 256, 10],
+        activation: Activation::Relu,
+        batch: 128,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+    },
 ];
 
 /// SGD with momentum and weight decay on weights, PyTorch's update rule.
@@ -92,7 +116,8 @@ struct Data {
 }
 
 fn load_digits() -> Data {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/digits.csv")).expect("read digits");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/digits.csv")).expect("read digits");
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Vec<f32> = line.split(',').map(|s| s.trim().parse().expect("number")).collect();
@@ -187,7 +212,9 @@ fn main() {
     let data = load_digits();
     println!("tapegrad benchmark: f32, one thread, digits 1527 training rows, {rounds} rounds of A B");
     println!();
-    println!("| config | network | batch | tape ms/epoch | hand-written ms/epoch | ratio | allocs/step (tape) | allocs/step (hand) |");
+    println!(
+        "| config | network | batch | tape ms/epoch | hand-written ms/epoch | ratio | allocs/step (tape) | allocs/step (hand) |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for c in CONFIGS.iter().filter(|c| only.as_deref().is_none_or(|o| o == c.name)) {
         let (mut a, mut b) = (Run::new(c), Run::new(c));
@@ -247,13 +274,24 @@ fn main() {
         samples.push(t / iters as f64);
     }
     println!();
-    println!("tiny: forward+backward of sum(relu(x W + b)), x 1x64, W 64x64: {:.2} us/iter (median)", median(&mut samples) * 1e6);
+    println!(
+        "tiny: forward+backward of sum(relu(x W + b)), x 1x64, W 64x64: {:.2} us/iter (median)",
+        median(&mut samples) * 1e6
+    );
 
     // GEMM throughput through the public matmul_into (the kernel the ops use).
     println!();
     println!("| GEMM f32 (m x k x n) | GFLOP/s |");
     println!("|---|---|");
-    for &(m, k, n) in &[(64, 64, 64), (256, 256, 256), (1024, 1024, 1024), (32, 64, 64), (128, 64, 256), (128, 256, 256), (256, 128, 256)] {
+    for &(m, k, n) in &[
+        (64, 64, 64),
+        (256, 256, 256),
+        (1024, 1024, 1024),
+        (32, 64, 64),
+        (128, 64, 256),
+        (128, 256, 256),
+        (256, 128, 256),
+    ] {
         let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, &mut rng);
         let bm = Tensor::<f32>::rand_uniform([k, n], -1.0, 1.0, &mut rng);
         let mut c = Tensor::zeros([m, n]);
@@ -273,7 +311,9 @@ fn main() {
 
     let rss = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+        })
         .unwrap_or_else(|| "?".into());
     println!();
     println!("peak RSS: {rss} kB");

@@ -5,6 +5,7 @@
 //! Everything here is built from public autograd ops: no private shortcuts.
 #![warn(missing_docs)]
 
+pub mod data;
 mod init;
 mod linear;
 mod loss;

@@ -1,0 +1,40 @@
+//! The data side of training: a labelled [`Dataset`], a CSV loader with typed errors, a
+//! train/test split, shuffled mini-[`Batches`], a [`StandardScaler`], and [`accuracy`] and
+//! [`confusion_matrix`].
+//!
+//! Everything random takes the caller's RNG, so a seeded run is reproducible.
+//!
+//! ```
+//! use nn::data::{Batches, StandardScaler, accuracy, parse_csv};
+//! use rand::{SeedableRng, rngs::StdRng};
+//!
+//! let csv = "0,0,0\n1,1,1\n0,1,1\n1,0,0\n0.5,0.5,1\n";
+//! let data = parse_csv::<f32>(csv, "toy.csv", None)?;
+//! assert_eq!((data.len(), data.num_features(), data.num_classes()), (5, 2, 2));
+//!
+//! let mut rng = StdRng::seed_from_u64(0);
+//! let (train, test) = data.train_test_split(0.4, &mut rng);
+//! let scaler = StandardScaler::fit(train.features());
+//! let (train, test) = (train.map_features(|x| scaler.transform(x)), test.map_features(|x| scaler.transform(x)));
+//!
+//! let mut batches = Batches::new(train.len(), 2);
+//! for batch in batches.epoch(&mut rng) {
+//!     let batch = train.select(batch);
+//!     assert!(batch.len() <= 2);
+//! }
+//! let always_one = vec![1; test.len()];
+//! assert!((0.0..=1.0).contains(&accuracy(&always_one, test.labels())));
+//! # Ok::<(), nn::data::DataError>(())
+//! ```
+
+mod batches;
+mod csv;
+mod dataset;
+mod metrics;
+mod scaler;
+
+pub use batches::Batches;
+pub use csv::{DataError, Location, MAX_INFERRED_CLASSES, load_csv, parse_csv};
+pub use dataset::Dataset;
+pub use metrics::{accuracy, accuracy_from_logits, confusion_matrix};
+pub use scaler::StandardScaler;

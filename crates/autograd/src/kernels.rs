@@ -66,28 +66,55 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mu
     }
 }
 
-/// Row-at-a-time loops in `i, p, j` order so the inner loop runs along a row of `b` and `c`
-/// (contiguous when `b` is row-major), which the compiler vectorises.
+/// Plain loops for small products, in whichever order keeps the inner loop contiguous:
+/// - `b` row-major (forward, and `dW = a^T g`): `c_i += a_ip * b_p` row by row (an axpy the
+///   compiler vectorises);
+/// - `b` a transposed row-major matrix (`dA = g W^T`): `c_ij += dot(a_i, w_j)`, both rows
+///   contiguous.
 fn direct<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
-    let n = b.cols;
-    for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
-        if beta == T::ZERO {
-            c_row.fill(T::ZERO);
-        }
-        for p in 0..a.cols {
-            let a_ip = a.data[i * a.rs + p * a.cs];
-            if b.cs == 1 {
+    let (k, n) = (a.cols, b.cols);
+    if beta == T::ZERO {
+        c.fill(T::ZERO);
+    }
+    if b.cs == 1 {
+        for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
+            for p in 0..k {
+                let a_ip = a.data[i * a.rs + p * a.cs];
                 let b_row = &b.data[p * b.rs..p * b.rs + n];
                 for (c_ij, &b_pj) in c_row.iter_mut().zip(b_row) {
                     *c_ij += a_ip * b_pj;
                 }
-            } else {
-                for (j, c_ij) in c_row.iter_mut().enumerate() {
-                    *c_ij += a_ip * b.data[p * b.rs + j * b.cs];
-                }
+            }
+        }
+    } else if b.rs == 1 && a.cs == 1 {
+        for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
+            let a_row = &a.data[i * a.rs..i * a.rs + k];
+            for (j, c_ij) in c_row.iter_mut().enumerate() {
+                *c_ij += dot(a_row, &b.data[j * b.cs..j * b.cs + k]);
+            }
+        }
+    } else {
+        for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
+            for (j, c_ij) in c_row.iter_mut().enumerate() {
+                *c_ij += (0..k).map(|p| a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs]).sum::<T>();
             }
         }
     }
+}
+
+/// `sum_i x_i y_i` with eight independent partial sums: the compiler may not reorder float
+/// additions, so a single accumulator would serialise on its latency and never vectorise.
+#[inline]
+fn dot<T: Float>(x: &[T], y: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: T = xc.remainder().iter().zip(yc.remainder()).map(|(&a, &b)| a * b).sum();
+    for (xs, ys) in xc.zip(yc) {
+        for l in 0..8 {
+            acc[l] += xs[l] * ys[l];
+        }
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
 #[cfg(test)]
@@ -102,6 +129,29 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn every_direct_loop_order_agrees_with_the_definition() {
+        // a row-major or transposed, b row-major or transposed: the three loop orders.
+        let (m, k, n) = (3, 13, 4);
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+        let want = naive(&a, &b, m, k, n);
+        let at: Vec<f64> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let bt: Vec<f64> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let views = [
+            (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n)),
+            (MatRef::row_major(&a, m, k), MatRef::row_major(&bt, n, k).t()),
+            (MatRef::row_major(&at, k, m).t(), MatRef::row_major(&bt, n, k).t()),
+        ];
+        for (va, vb) in views {
+            let mut c = vec![0.0; m * n];
+            direct(va, vb, 0.0, &mut c);
+            for (x, y) in c.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-13, "{x} vs {y}");
+            }
+        }
     }
 
     #[test]

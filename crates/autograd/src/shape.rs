@@ -14,7 +14,7 @@ use std::fmt;
 /// assert_eq!(s.numel(), 6);
 /// assert_eq!(s.to_string(), "[2, 3]");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(PartialEq, Eq, Hash, Default)]
 pub struct Shape(SmallVec<[usize; 4]>);
 
 impl Shape {
@@ -57,6 +57,13 @@ impl Shape {
             [r, c] => (r, c),
             _ => panic!("{op}: expected a matrix (rank 2), got shape {self}"),
         }
+    }
+}
+
+// By hand: SmallVec's derived clone goes through a generic extend; a slice copy is a memcpy.
+impl Clone for Shape {
+    fn clone(&self) -> Self {
+        Shape(SmallVec::from_slice(&self.0))
     }
 }
 

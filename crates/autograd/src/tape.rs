@@ -51,8 +51,9 @@ pub trait Op<T: Float>: 'static {
 
     /// Computes the output from the inputs into `out`.
     ///
-    /// `out` arrives empty but may hold a recycled buffer: fill it with [`Tensor::assign`] or
-    /// [`Tensor::reset_zeroed`] so steady-state training does not allocate.
+    /// `out` arrives holding a recycled buffer with stale contents: fill it with
+    /// [`Tensor::assign`], [`Tensor::reset_zeroed`] or, when every element is written next,
+    /// [`Tensor::reset_for_overwrite`], so steady-state training does not allocate.
     ///
     /// Check the input shapes here and panic with a message that names the op and the shapes.
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>);
@@ -246,7 +247,7 @@ impl<T: Float> Tape<T> {
 
     fn copy_into_spare(&self, value: &Tensor<T>) -> Tensor<T> {
         let mut copy = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
-        copy.assign(value.shape(), value.data().iter().copied());
+        copy.copy_from(value);
         copy
     }
 

@@ -247,6 +247,21 @@ impl<T: Float> Tensor<T> {
         self.data.resize(self.shape.numel(), T::ZERO);
     }
 
+    /// Makes this tensor `shape`-shaped for an op that is about to overwrite every element:
+    /// the contents are left unspecified (but initialised), which saves zeroing a buffer that is
+    /// written right after.
+    pub fn reset_for_overwrite(&mut self, shape: impl Into<Shape>) {
+        self.shape = shape.into();
+        self.data.resize(self.shape.numel(), T::ZERO);
+    }
+
+    /// Makes this tensor a copy of `other`, keeping its own buffer when it is big enough.
+    pub fn copy_from(&mut self, other: &Tensor<T>) {
+        self.shape.clone_from(&other.shape);
+        self.data.clear();
+        self.data.extend_from_slice(&other.data);
+    }
+
     /// Makes this tensor `shape`-shaped with elements taken from `values`, keeping its buffer
     /// when it is big enough.
     ///
@@ -281,10 +296,10 @@ impl<T: Float> Tensor<T> {
         std::mem::take(&mut self.data)
     }
 
+    /// A tensor around a recycled buffer. Its stale contents stay until the op that fills it
+    /// overwrites them: every way of filling a tensor sets its shape and length first.
     pub(crate) fn from_buffer(buffer: Vec<T>) -> Self {
-        let mut t = Tensor { shape: Shape::scalar(), data: buffer };
-        t.data.clear();
-        t
+        Tensor { shape: Shape::new(&[buffer.len()]), data: buffer }
     }
 }
 

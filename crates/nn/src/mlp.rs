@@ -3,7 +3,7 @@
 use crate::{Init, Linear, Module, Parameter, ParameterMut};
 use autograd::ops::activation::{Relu, Sigmoid, Tanh};
 use autograd::ops::elementwise::UnaryRule;
-use autograd::{Float, Tensor, Var};
+use autograd::{Float, Tape, Tensor, Var};
 use rand::Rng;
 use std::fmt;
 use std::str::FromStr;
@@ -234,14 +234,26 @@ impl<T: Float> Module<T> for Mlp<T> {
     }
 
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>> {
-        self.layers.iter_mut().flat_map(|layer| layer.parameters_mut()).collect()
+        self.layers
+            .iter_mut()
+            .flat_map(|l| {
+                [
+                    ParameterMut { value: &mut l.weight, is_weight: true },
+                    ParameterMut { value: &mut l.bias, is_weight: false },
+                ]
+            })
+            .collect()
+    }
+
+    // Without building the names: this runs every training step.
+    fn bind<'t>(&self, tape: &'t Tape<T>) -> Vec<Var<'t, T>> {
+        self.layers.iter().flat_map(|l| [tape.leaf_from(&l.weight), tape.leaf_from(&l.bias)]).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autograd::Tape;
     use rand::{SeedableRng, rngs::StdRng};
 
     #[test]

@@ -170,7 +170,7 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let (a, b) = (inputs[0], inputs[1]);
         let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
-        out.reset_zeroed(bc.out.clone());
+        out.reset_for_overwrite(bc.out.clone());
         let (ad, bd, od) = (a.data(), b.data(), out.data_mut());
         bc.for_each(|o, i, j| od[o] = self.0.f(ad[i], bd[j]));
     }

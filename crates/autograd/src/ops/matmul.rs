@@ -14,7 +14,8 @@ impl<T: Float> Op<T> for MatMul {
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let (a, b) = (inputs[0], inputs[1]);
         let (m, k, n) = matmul_dims(a, b);
-        out.reset_zeroed([m, n]);
+        // gemm with beta = 0 writes every element.
+        out.reset_for_overwrite([m, n]);
         gemm(MatRef::row_major(a.data(), m, k), MatRef::row_major(b.data(), k, n), T::ZERO, out.data_mut());
     }
 
@@ -142,8 +143,8 @@ impl<T: Float> Tensor<T> {
         let shape = [a.rows, b.cols];
         if accumulate {
             assert_eq!(self.shape().dims(), &shape, "matmul_into: accumulating into shape {}", self.shape());
-        } else if self.shape().dims() != shape {
-            self.reset_zeroed(shape);
+        } else {
+            self.reset_for_overwrite(shape);
         }
         gemm(a, b, if accumulate { T::ONE } else { T::ZERO }, self.data_mut());
     }

@@ -100,6 +100,8 @@ fn broadcast_pairs(rng: &mut StdRng) -> Vec<(Vec<usize>, Vec<usize>)> {
         (vec![k, m, n], vec![m, n]),    // rank 3 with rank 2
         (vec![k, 1, n], vec![1, m, 1]), // repeats on alternate axes
         (vec![], vec![]),               // two scalars
+        // Rank 5, past the four axes a shape keeps inline; out shape [2, m, k, 2, n].
+        (vec![2, 1, k, 1, n], vec![m, 1, 2, 1]),
     ]
 }
 
@@ -150,9 +152,10 @@ fn matmul() {
     let mut rng = rng(30);
     let mut dims: Vec<(usize, usize, usize)> =
         (0..CASES).map(|_| (rng.random_range(1..=8), rng.random_range(1..=8), rng.random_range(1..=8))).collect();
-    // Vectors on either side, and one product above the kernel's 4096 multiply-add cutoff, so
-    // both the direct loops and the packed GEMM (forward and both backward products) are checked.
-    dims.extend([(1, 5, 1), (6, 1, 7), (17, 16, 17)]);
+    // Vectors on either side, and products above the kernel's 4096 multiply-add cutoff, so both
+    // the direct loops and the packed GEMM (forward and both backward products) are checked; the
+    // last is an outer product (k = 1) through the packed kernel.
+    dims.extend([(1, 5, 1), (6, 1, 7), (17, 16, 17), (70, 1, 70)]);
     for (m, k, n) in dims {
         let a = uniform([m, k], -1.0, 1.0, &mut rng);
         let b = uniform([k, n], -1.0, 1.0, &mut rng);

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: seeded random tensors, the weighted-sum readout and
+//! a gradcheck wrapper that asserts the suite's tolerance.
+//!
+//! Each test binary uses a different subset of these.
+#![allow(dead_code)]
+
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use tapegrad::autograd::{GradcheckOptions, Shape, Tensor, Var, gradcheck};
+
+/// The relative error every gradcheck in the suite must stay under.
+///
+/// The default five-point stencil at `eps = 1e-3` has truncation error `O(eps^4) = 1e-12` and
+/// rounding error about `2.2e-16 * |f| / eps = 2e-13 * |f|` in f64, so for the O(1) functions
+/// and gradients built here a correct backward lands below 1e-9 (the worst in the suite is
+/// 6e-10), while a wrong rule is off by O(1): 1e-7 leaves room for cancellation in small
+/// gradient entries and still catches any real mistake.
+pub const MAX_REL_ERR: f64 = 1e-7;
+
+/// Smallest distance from 0 for inputs of relu and abs: the stencil samples `x ± 2 eps =
+/// x ± 2e-3`, so at 0.05 no sample crosses the kink, where no difference quotient is right.
+pub const KINK_MARGIN: f64 = 0.05;
+
+/// A seeded generator, so every run sees the same shapes and values.
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// Uniform entries in `[lo, hi)`.
+pub fn uniform(shape: impl Into<Shape>, lo: f64, hi: f64, rng: &mut StdRng) -> Tensor<f64> {
+    Tensor::rand_uniform(shape, lo, hi, rng)
+}
+
+/// Entries with a random sign and magnitude in `[lo, hi)`: kept away from 0 (kinks, divisors).
+pub fn away_from_zero(shape: impl Into<Shape>, lo: f64, hi: f64, rng: &mut StdRng) -> Tensor<f64> {
+    let mut t = Tensor::<f64>::rand_uniform(shape, lo, hi, rng);
+    for v in t.data_mut() {
+        if rng.random::<bool>() {
+            *v = -*v;
+        }
+    }
+    t
+}
+
+/// A random shape of rank 0 to 3 with axes of length 1 to 5.
+pub fn random_shape(rng: &mut StdRng) -> Vec<usize> {
+    let rank = rng.random_range(0..=3);
+    (0..rank).map(|_| rng.random_range(1..=5)).collect()
+}
+
+/// A fixed weight tensor for `shape`: entries with magnitude in [0.5, 1.5) and random signs,
+/// all distinct, drawn from a fixed seed so every evaluation of a gradcheck sees the same one.
+pub fn weights(shape: &Shape) -> Tensor<f64> {
+    away_from_zero(shape, 0.5, 1.5, &mut rng(0x5eed))
+}
+
+/// `sum(y * c)` for the fixed weights `c` of `y`'s shape.
+///
+/// The upstream gradient of `y` is then `c`, a different value for every entry and never 1: a
+/// plain `sum()` would pass a backward that ignores `g`, or that sends `g[i]` to the wrong
+/// entry, since every `g[i]` would be 1.
+pub fn weighted_sum<'t>(y: Var<'t, f64>) -> Var<'t, f64> {
+    let c = y.tape().constant(weights(&y.shape()));
+    (y * c).sum()
+}
+
+/// Gradchecks `f` at `inputs` with the default options, asserts it passes with a relative
+/// error of at most [`MAX_REL_ERR`], prints the error (see it with `--nocapture`) and returns it.
+#[track_caller]
+pub fn check<F>(what: &str, f: F, inputs: &[Tensor<f64>]) -> f64
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let report = match gradcheck(f, inputs, &GradcheckOptions::default()) {
+        Ok(report) => report,
+        Err(err) => panic!("{what}: {err}"),
+    };
+    let rel = report.max_rel_err();
+    println!("gradcheck {what}: max rel err {rel:.3e}");
+    assert!(rel <= MAX_REL_ERR, "{what}: max rel err {rel:e} > {MAX_REL_ERR:e}: {report:?}");
+    rel
+}
+
+/// `|a - b| <= tol`, with a message naming what was compared.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
+    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol, "{what}[{k}]: got {g:e}, expected {w:e} (tolerance {tol:e})");
+    }
+}

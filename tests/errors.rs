@@ -1,0 +1,211 @@
+//! Misuse fails loudly, at record time, with a message that names the op and the shapes (or
+//! the var) involved. Each expected message is the one the library documents or the format its
+//! `panic!` writes, filled in by hand for the inputs below.
+
+use tapegrad::autograd::ops::{activation::Relu, elementwise::Unary};
+use tapegrad::autograd::{GradcheckError, GradcheckOptions, Tape, Tensor, gradcheck};
+
+#[test]
+#[should_panic(expected = "matmul: [2, 3] x [4, 5]: inner dimensions differ")]
+fn matmul_inner_dimensions_differ() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3])).matmul(tape.leaf(Tensor::zeros([4, 5])));
+}
+
+#[test]
+#[should_panic(expected = "matmul: [2, 3, 4] x [4, 5]: both operands must be matrices (rank 2)")]
+fn matmul_of_a_rank_3_tensor() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3, 4])).matmul(tape.leaf(Tensor::zeros([4, 5])));
+}
+
+#[test]
+#[should_panic(expected = "matmul: [3] x [3, 2]: both operands must be matrices (rank 2)")]
+fn matmul_of_a_vector() {
+    // No implicit promotion of a vector to a row: that is what would hide a missing batch axis.
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([3])).matmul(tape.leaf(Tensor::zeros([3, 2])));
+}
+
+#[test]
+#[should_panic(expected = "add: [3, 2] + [3]: shapes do not broadcast")]
+fn add_of_shapes_that_do_not_broadcast() {
+    // Axes match from the right: 2 against 3.
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([3, 2])) + tape.leaf(Tensor::zeros([3]));
+}
+
+#[test]
+#[should_panic(expected = "sub: [2, 3, 4] - [3, 3]: shapes do not broadcast")]
+fn sub_of_shapes_that_do_not_broadcast() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3, 4])) - tape.leaf(Tensor::zeros([3, 3]));
+}
+
+#[test]
+#[should_panic(expected = "mul: [3, 2] * [2, 3]: shapes do not broadcast")]
+fn mul_of_a_matrix_and_its_transpose_shape() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([3, 2])) * tape.leaf(Tensor::zeros([2, 3]));
+}
+
+#[test]
+#[should_panic(expected = "div: [4] / [3]: shapes do not broadcast")]
+fn div_of_shapes_that_do_not_broadcast() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::ones([4])) / tape.leaf(Tensor::ones([3]));
+}
+
+#[test]
+#[should_panic(expected = "pick: label 4 at row 2 is out of range for 4 classes")]
+fn pick_label_equal_to_the_class_count() {
+    // Labels are 0-based: with 4 classes, 4 is the first label out of range.
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([3, 4])).pick(&[0, 3, 4]);
+}
+
+#[test]
+#[should_panic(expected = "pick: label 7 at row 0 is out of range for 5 classes")]
+fn nll_checks_labels_too() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 5])).log_softmax().nll(&[7, 1]);
+}
+
+#[test]
+#[should_panic(expected = "pick: 3 labels for 2 rows (shape [2, 4])")]
+fn pick_with_more_labels_than_rows() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 4])).pick(&[0, 1, 2]);
+}
+
+#[test]
+#[should_panic(expected = "pick: expected a [batch, classes] matrix, got shape [4]")]
+fn pick_from_a_vector() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([4])).pick(&[1]);
+}
+
+#[test]
+#[should_panic(expected = "backward: the loss must be a single value, but var #1 has shape [2, 3]")]
+fn backward_on_a_non_scalar() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::zeros([2, 3]));
+    let _ = x.tanh().backward();
+}
+
+#[test]
+#[should_panic(expected = "add: input 1 (var #0) belongs to another tape")]
+fn an_op_given_a_var_from_another_tape() {
+    let (tape, other) = (Tape::<f64>::new(), Tape::<f64>::new());
+    let x = tape.leaf(Tensor::zeros([2]));
+    let _ = tape.leaf(Tensor::zeros([2]));
+    let y = other.leaf(Tensor::zeros([2]));
+    // x is recorded on `tape`, y on `other`: the op is recorded on x's tape.
+    let _ = x + y;
+}
+
+#[test]
+#[should_panic(expected = "relu: input 0 (var #1) belongs to another tape")]
+fn tape_apply_given_a_var_from_another_tape() {
+    let (tape, other) = (Tape::<f64>::new(), Tape::<f64>::new());
+    let _ = other.leaf(Tensor::zeros([2]));
+    let y = other.leaf(Tensor::zeros([2]));
+    let _ = tape.apply(Unary(Relu), &[y]);
+}
+
+#[test]
+#[should_panic(expected = "gradients: var #0 is from another tape")]
+fn gradient_looked_up_with_a_var_from_another_tape() {
+    let (tape, other) = (Tape::<f64>::new(), Tape::<f64>::new());
+    let x = tape.leaf(Tensor::ones([2]));
+    let y = other.leaf(Tensor::ones([2]));
+    let grads = x.sum().backward();
+    // y has index 0 like x: without the tape check this would silently return x's gradient.
+    let _ = grads.get(y);
+}
+
+#[test]
+#[should_panic(expected = "gradients: var #0 is from another tape, or from after the tape was reset")]
+fn gradient_looked_up_with_a_var_recorded_after_a_reset() {
+    let mut tape = Tape::<f64>::new();
+    let grads = {
+        let x = tape.leaf(Tensor::ones([2]));
+        x.sum().backward()
+    };
+    tape.reset();
+    let y = tape.leaf(Tensor::ones([2]));
+    let _ = &grads[y];
+}
+
+#[test]
+#[should_panic(expected = "gradients: var #1 has no gradient: only leaves keep one")]
+fn gradients_indexed_with_an_intermediate_var() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::ones([2]));
+    let h = x.exp();
+    let grads = h.sum().backward();
+    let _ = &grads[h];
+}
+
+#[test]
+#[should_panic(expected = "gradients: var #0 has no gradient: only leaves keep one")]
+fn gradients_indexed_with_a_constant() {
+    let tape = Tape::<f64>::new();
+    let c = tape.constant(Tensor::ones([2]));
+    let x = tape.leaf(Tensor::ones([2]));
+    let grads = (c * x).sum().backward();
+    let _ = &grads[c];
+}
+
+#[test]
+#[should_panic(expected = "sum_axis: axis 3 out of range for shape [2, 3, 4]")]
+fn sum_axis_past_the_last_axis() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3, 4])).sum_axis(3);
+}
+
+#[test]
+#[should_panic(expected = "mean_axis: axis 2 out of range for shape [2, 3]")]
+fn mean_axis_past_the_last_axis() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3])).mean_axis(2);
+}
+
+#[test]
+#[should_panic(expected = "transpose: expected a matrix (rank 2), got shape [2, 3, 4]")]
+fn transpose_of_a_rank_3_tensor() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3, 4])).transpose();
+}
+
+#[test]
+#[should_panic(expected = "log_softmax: needs at least one axis, got a scalar")]
+fn log_softmax_of_a_scalar() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::scalar(1.0)).log_softmax();
+}
+
+#[test]
+#[should_panic(expected = "mean: of an empty tensor (shape [0, 3])")]
+fn mean_of_an_empty_tensor() {
+    // 0 / 0 would be a NaN loss far from its cause.
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([0, 3])).mean();
+}
+
+#[test]
+#[should_panic(expected = "Tensor::item: tensor of shape [2] is not a single value")]
+fn item_of_a_vector() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2])).item();
+}
+
+#[test]
+fn gradcheck_reports_a_non_finite_value_and_where() {
+    // Entry 1 sits at 5e-4, closer to log's domain edge than the stencil's reach of 2 eps =
+    // 2e-3: ln(5e-4 - 2e-3) is NaN, so that entry has no finite difference. Entry 0, at 1, is
+    // fine, so the error must name entry 1, not the first one looked at.
+    let x = Tensor::from_vec([2], vec![1.0, 5e-4]);
+    let err = gradcheck(|v| v[0].log().sum(), &[x], &GradcheckOptions::default()).unwrap_err();
+    assert_eq!(err, GradcheckError::NonFinite { input: 0, index: 1 });
+}

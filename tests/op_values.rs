@@ -1,0 +1,296 @@
+//! Values and gradients worked out by hand, the derivation beside each expected number.
+//!
+//! These complement the unit tests at the bottom of each op file (sigmoid'(0), relu' at 0 and
+//! 2, the uniform log-softmax of [3; 4], a 2x2 by 2x1 matmul, sum_axis of 0..12, ...) with other
+//! points and with non-uniform upstream gradients. Inputs are chosen so the answers are simple
+//! fractions; where a value goes through exp or ln it carries rounding of a few ulps, hence the
+//! 1e-15 tolerances (a few ulps of numbers of order 1); everything else must be exact.
+
+mod common;
+
+use common::assert_close;
+use tapegrad::autograd::{Tape, Tensor};
+
+/// A few ulps of an O(1) result that went through exp or ln.
+const ULPS: f64 = 1e-15;
+
+#[test]
+fn square_by_multiplying_a_var_by_itself() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::scalar(3.0));
+    let y = x * x;
+    // 3 * 3 = 9; d(x x)/dx = x + x = 6: one contribution per use of x.
+    assert_eq!(y.item(), 9.0);
+    assert_eq!(y.backward()[x].item(), 6.0);
+}
+
+#[test]
+fn cube_by_chaining_two_products() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::scalar(2.0));
+    let y = x * x * x;
+    // 2^3 = 8; d(x^3)/dx = 3 x^2 = 12, reached as (x x)' x + (x x) = 2x * x + x^2.
+    assert_eq!(y.item(), 8.0);
+    assert_eq!(y.backward()[x].item(), 12.0);
+}
+
+#[test]
+fn doubling_by_adding_a_var_to_itself() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([2], vec![5.0, -1.0]));
+    let y = (x + x).sum();
+    // 2 (5 - 1) = 8; each entry of x is used twice with slope 1.
+    assert_eq!(y.item(), 8.0);
+    assert_eq!(y.backward()[x].data(), &[2.0, 2.0]);
+}
+
+#[test]
+fn affine_chain_of_scale_add_scalar_and_neg() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::scalar(1.0));
+    let y = -(x.scale(3.0).add_scalar(2.0));
+    // -(3 * 1 + 2) = -5; dy/dx = -3 (the scalar added has no slope).
+    assert_eq!(y.item(), -5.0);
+    assert_eq!(y.backward()[x].item(), -3.0);
+}
+
+#[test]
+fn square_of_a_negative_number() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::scalar(-1.5));
+    let y = x.square();
+    // (-1.5)^2 = 2.25; d/dx x^2 = 2x = -3.
+    assert_eq!(y.item(), 2.25);
+    assert_eq!(y.backward()[x].item(), -3.0);
+}
+
+#[test]
+fn sigmoid_at_plus_and_minus_ln_3() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([2], vec![3f64.ln(), -(3f64.ln())]));
+    let y = x.sigmoid();
+    // s(ln 3) = 1 / (1 + 1/3) = 3/4 and s(-ln 3) = 1 / (1 + 3) = 1/4;
+    // s' = s (1 - s) = 3/16 at both points (s' is even).
+    assert_close("sigmoid", y.value().data(), &[0.75, 0.25], ULPS);
+    assert_close("sigmoid'", y.sum().backward()[x].data(), &[3.0 / 16.0, 3.0 / 16.0], ULPS);
+}
+
+#[test]
+fn sigmoid_gradient_deep_in_the_tail_keeps_its_relative_precision() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::scalar(-40.0));
+    let g = x.sigmoid().backward()[x].item();
+    // s(-40) = e^-40 / (1 + e^-40) and s' = s (1 - s) = e^-40 / (1 + e^-40)^2, which is e^-40 to
+    // within 2e-17 relative. Computing s(-40) as 1 - s(40) would give exactly 0 (s(40) rounds
+    // to 1 in f64), and so would its derivative.
+    let want = (-40f64).exp();
+    assert!(((g - want) / want).abs() < 1e-14, "sigmoid'(-40) = {g:e}, expected {want:e}");
+}
+
+#[test]
+fn tanh_at_ln_2() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::scalar(2f64.ln()));
+    let y = x.tanh();
+    // tanh(ln 2) = (2 - 1/2) / (2 + 1/2) = 3/5; tanh' = 1 - tanh^2 = 1 - 9/25 = 16/25.
+    assert_close("tanh", &[y.item()], &[0.6], ULPS);
+    assert_close("tanh'", &[y.backward()[x].item()], &[0.64], ULPS);
+}
+
+#[test]
+fn exp_and_log_at_simple_points() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([2], vec![2f64.ln(), 0.0]));
+    // e^(ln 2) = 2, e^0 = 1; exp is its own derivative.
+    let y = x.exp();
+    assert_close("exp", y.value().data(), &[2.0, 1.0], ULPS);
+    assert_close("exp'", y.sum().backward()[x].data(), &[2.0, 1.0], ULPS);
+
+    let z = tape.leaf(Tensor::from_vec([2], vec![4.0, 1.0]));
+    // ln 4 = 2 ln 2, ln 1 = 0; d ln z / dz = 1/z = 1/4 and 1 (exact in binary).
+    let l = z.log();
+    assert_close("log", l.value().data(), &[2.0 * 2f64.ln(), 0.0], ULPS);
+    assert_eq!(l.sum().backward()[z].data(), &[0.25, 1.0]);
+}
+
+#[test]
+fn abs_takes_slope_zero_at_zero() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-2.0, 0.0, 3.0]));
+    let y = x.abs();
+    // |x| = [2, 0, 3]; sign(x) = [-1, 0, 1], 0 at the kink by the documented convention.
+    assert_eq!(y.value().data(), &[2.0, 0.0, 3.0]);
+    assert_eq!(y.sum().backward()[x].data(), &[-1.0, 0.0, 1.0]);
+}
+
+#[test]
+fn quotient_and_its_two_partials() {
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::scalar(3.0));
+    let b = tape.leaf(Tensor::scalar(2.0));
+    let q = a / b;
+    // 3 / 2 = 1.5; d/da (a/b) = 1/b = 1/2; d/db (a/b) = -a/b^2 = -3/4.
+    assert_eq!(q.item(), 1.5);
+    let grads = q.backward();
+    assert_eq!(grads[a].item(), 0.5);
+    assert_eq!(grads[b].item(), -0.75);
+}
+
+#[test]
+fn row_vector_product_gradient_sums_over_rows() {
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0]]));
+    let b = tape.leaf(Tensor::from_vec([2], vec![10.0, 100.0]));
+    let y = a * b;
+    // b scales each column: [[10, 200], [30, 400]].
+    assert_eq!(y.value().data(), &[10.0, 200.0, 30.0, 400.0]);
+    let grads = y.sum().backward();
+    // d/da_ij = b_j; d/db_j = sum_i a_ij = column sums [1 + 3, 2 + 4].
+    assert_eq!(grads[a].data(), &[10.0, 100.0, 10.0, 100.0]);
+    assert_eq!(grads[b].data(), &[4.0, 6.0]);
+}
+
+#[test]
+fn matmul_gradients_under_a_nonuniform_upstream_gradient() {
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+    let b = tape.leaf(Tensor::from_rows(&[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]));
+    let g = tape.constant(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0]]));
+    let c = a.matmul(b);
+    // Column 0 of B picks a0 + a2, column 1 picks a1 + a2:
+    // C = [[1 + 3, 2 + 3], [4 + 6, 5 + 6]] = [[4, 5], [10, 11]].
+    assert_eq!(c.value().data(), &[4.0, 5.0, 10.0, 11.0]);
+    let loss = (c * g).sum();
+    // sum(C * G) = 4*1 + 5*2 + 10*3 + 11*4 = 88.
+    assert_eq!(loss.item(), 88.0);
+    let grads = loss.backward();
+    // dA = G B^T, B^T = [[1, 0, 1], [0, 1, 1]]:
+    //   row 0: [1, 2, 1 + 2] = [1, 2, 3]; row 1: [3, 4, 3 + 4] = [3, 4, 7].
+    assert_eq!(grads[a].data(), &[1.0, 2.0, 3.0, 3.0, 4.0, 7.0]);
+    // dB = A^T G, A^T = [[1, 4], [2, 5], [3, 6]]:
+    //   [1*1 + 4*3, 1*2 + 4*4] = [13, 18]; [2 + 15, 4 + 20] = [17, 24]; [3 + 18, 6 + 24] = [21, 30].
+    assert_eq!(grads[b].data(), &[13.0, 18.0, 17.0, 24.0, 21.0, 30.0]);
+}
+
+#[test]
+fn transpose_gradient_is_the_upstream_gradient_transposed() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+    let g = tape.constant(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+    // x^T is [[1, 4], [2, 5], [3, 6]]; sum(x^T * G) has d/dx_ij = G_ji, so dx = G^T.
+    let y = x.transpose();
+    assert_eq!(y.value().data(), &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    assert_eq!((y * g).sum().backward()[x].data(), &[1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+}
+
+#[test]
+fn sum_axis_sends_each_output_gradient_along_its_own_axis() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0]]));
+    let w = tape.constant(Tensor::from_vec([2], vec![10.0, 100.0]));
+    // Along axis 0, column sums [1 + 3, 2 + 4]; column j gets w_j: dx = [[10, 100], [10, 100]].
+    let cols = x.sum_axis(0);
+    assert_eq!(cols.value().data(), &[4.0, 6.0]);
+    assert_eq!((cols * w).sum().backward()[x].data(), &[10.0, 100.0, 10.0, 100.0]);
+    // Along axis 1, row sums [1 + 2, 3 + 4]; row i gets w_i: dx = [[10, 10], [100, 100]].
+    let rows = x.sum_axis(1);
+    assert_eq!(rows.value().data(), &[3.0, 7.0]);
+    assert_eq!((rows * w).sum().backward()[x].data(), &[10.0, 10.0, 100.0, 100.0]);
+}
+
+#[test]
+fn mean_axis_divides_by_the_length_of_that_axis_only() {
+    let tape = Tape::<f64>::new();
+    // Shape [2, 4]: row means divide by 4, column means by 2.
+    let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0, 6.0], [0.0, 4.0, 8.0, 4.0]]));
+    let rows = x.mean_axis(1);
+    // (1 + 2 + 3 + 6) / 4 = 3, (0 + 4 + 8 + 4) / 4 = 4; each entry gets 1/4 of its row's gradient.
+    assert_eq!(rows.value().data(), &[3.0, 4.0]);
+    let w = tape.constant(Tensor::from_vec([2], vec![1.0, 2.0]));
+    assert_eq!((rows * w).sum().backward()[x].data(), &[0.25, 0.25, 0.25, 0.25, 0.5, 0.5, 0.5, 0.5]);
+    let cols = x.mean_axis(0);
+    // Column means [1/2, 6/2, 11/2, 10/2]; each entry gets 1/2 of its column's gradient.
+    assert_eq!(cols.value().data(), &[0.5, 3.0, 5.5, 5.0]);
+    assert_eq!(cols.sum().backward()[x].data(), &[0.5; 8]);
+}
+
+#[test]
+fn sum_and_mean_of_a_rank_3_tensor() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([2, 3, 4], (1..=24).map(f64::from).collect()));
+    // 1 + ... + 24 = 24 * 25 / 2 = 300, and 300 / 24 = 12.5.
+    assert_eq!(x.sum().item(), 300.0);
+    let m = x.mean();
+    assert_eq!(m.item(), 12.5);
+    // d mean / dx_i = 1/24 for every entry (not exact in binary: compare within an ulp).
+    assert_close("mean'", m.backward()[x].data(), &[1.0 / 24.0; 24], 1e-17);
+}
+
+#[test]
+fn log_softmax_of_logs_of_1_2_3() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_rows(&[[0.0, 2f64.ln(), 3f64.ln()]]));
+    let y = x.log_softmax();
+    // softmax is proportional to e^x = [1, 2, 3], so it is [1/6, 2/6, 3/6] and
+    // log_softmax = [ln(1/6), ln(1/3), ln(1/2)] = [-ln 6, -ln 3, -ln 2].
+    assert_close("log_softmax", y.value().data(), &[-(6f64.ln()), -(3f64.ln()), -(2f64.ln())], ULPS);
+    // d y_2 / dx_j = [j == 2] - softmax_j = [-1/6, -2/6, 1 - 3/6].
+    let grads = y.pick(&[2]).sum().backward();
+    assert_close("d log_softmax_2", grads[x].data(), &[-1.0 / 6.0, -2.0 / 6.0, 0.5], ULPS);
+}
+
+#[test]
+fn log_softmax_of_large_equal_logits_in_a_rank_3_tensor() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::full([2, 1, 5], 1000.0));
+    let y = x.log_softmax();
+    // Each row of 5 equal logits is uniform: every entry is ln(1/5) = -ln 5, and e^1000 would
+    // overflow, so this also needs the max subtraction.
+    assert_close("log_softmax", y.value().data(), &[-(5f64.ln()); 10], ULPS);
+    // pick needs a matrix, so read entry (0, 0, 3) through a one-hot mask:
+    // d y_3 / dx_j = [j == 3] - 1/5 in row 0, and row 1 gets nothing.
+    let mut mask = Tensor::zeros([2, 1, 5]);
+    mask.data_mut()[3] = 1.0;
+    let mask = tape.constant(mask);
+    let grads = (y * mask).sum().backward();
+    let want = [-0.2, -0.2, -0.2, 0.8, -0.2, 0.0, 0.0, 0.0, 0.0, 0.0];
+    assert_close("d log_softmax_3", grads[x].data(), &want, ULPS);
+}
+
+#[test]
+fn softmax_of_two_logits_and_its_jacobian() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_rows(&[[0.0, 3f64.ln()]]));
+    let p = x.softmax();
+    // e^x = [1, 3], so p = [1/4, 3/4].
+    assert_close("softmax", p.value().data(), &[0.25, 0.75], ULPS);
+    // d p_1 / dx = [-p_0 p_1, p_1 (1 - p_1)] = [-3/16, 3/16].
+    let grads = p.pick(&[1]).sum().backward();
+    assert_close("d softmax_1", grads[x].data(), &[-3.0 / 16.0, 3.0 / 16.0], ULPS);
+}
+
+#[test]
+fn pick_routes_each_row_gradient_to_its_label() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+    let y = x.pick(&[2, 0]);
+    // Row 0 label 2 -> 3, row 1 label 0 -> 4.
+    assert_eq!(y.value().data(), &[3.0, 4.0]);
+    let w = tape.constant(Tensor::from_vec([2], vec![10.0, 100.0]));
+    // Row i's gradient w_i lands on (i, label_i) only.
+    assert_eq!((y * w).sum().backward()[x].data(), &[0.0, 0.0, 10.0, 100.0, 0.0, 0.0]);
+}
+
+#[test]
+fn cross_entropy_of_two_rows_by_hand() {
+    let tape = Tape::<f64>::new();
+    let ln3 = 3f64.ln();
+    let x = tape.leaf(Tensor::from_rows(&[[0.0, ln3], [ln3, 0.0]]));
+    let loss = x.log_softmax().nll(&[1, 1]);
+    // Row softmaxes [1/4, 3/4] and [3/4, 1/4]; both rows pick class 1:
+    // loss = -(ln(3/4) + ln(1/4)) / 2 = (ln(4/3) + ln 4) / 2.
+    assert_close("loss", &[loss.item()], &[((4.0f64 / 3.0).ln() + 4f64.ln()) / 2.0], ULPS);
+    // d loss / dx = (softmax - onehot) / N with N = 2:
+    // row 0: [1/4, 3/4 - 1] / 2 = [1/8, -1/8]; row 1: [3/4, 1/4 - 1] / 2 = [3/8, -3/8].
+    assert_close("d loss", loss.backward()[x].data(), &[0.125, -0.125, 0.375, -0.375], ULPS);
+}

@@ -172,35 +172,68 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
         out.reset_for_overwrite(bc.out.clone());
         let (ad, bd, od) = (a.data(), b.data(), out.data_mut());
-        bc.for_each(|o, i, j| od[o] = self.0.f(ad[i], bd[j]));
+        let (n, sa, sb) = (bc.inner, bc.inner_a, bc.inner_b);
+        bc.for_each_row(|o, i, j| {
+            let out = &mut od[o..o + n];
+            if sa == 1 && sb == 1 {
+                // Same shape, or a bias row: plain slices, vectorised.
+                let rows = out.iter_mut().zip(&ad[i..i + n]).zip(&bd[j..j + n]);
+                rows.for_each(|((z, &x), &y)| *z = self.0.f(x, y));
+            } else {
+                out.iter_mut().enumerate().for_each(|(k, z)| *z = self.0.f(ad[i + k * sa], bd[j + k * sb]));
+            }
+        });
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
         let (a, b) = (inputs[0], inputs[1]);
         let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
-        let (ad, bd, gd) = (a.data(), b.data(), g.data());
         let [ga, gb] = grads else { unreachable!("binary op with {} inputs", grads.len()) };
         if let Some(ga) = ga.as_deref_mut() {
-            let ga = ga.data_mut();
-            bc.for_each(|o, i, j| ga[i] += gd[o] * self.0.da(ad[i], bd[j]));
+            bc.accumulate(ga.data_mut(), Operand::A, (a.data(), b.data(), g.data()), |x, y| self.0.da(x, y));
         }
         if let Some(gb) = gb.as_deref_mut() {
-            let gb = gb.data_mut();
-            bc.for_each(|o, i, j| gb[j] += gd[o] * self.0.db(ad[i], bd[j]));
+            bc.accumulate(gb.data_mut(), Operand::B, (a.data(), b.data(), g.data()), |x, y| self.0.db(x, y));
         }
     }
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Operand {
+    A,
+    B,
+}
+
 /// How two operand shapes broadcast: the output shape and each operand's stride per output
 /// axis (0 where it repeats).
+///
+/// The work is done a row at a time: along the last axis each operand either runs contiguously
+/// (stride 1) or repeats one element (stride 0), so every inner loop is over plain slices.
 struct Broadcast {
     out: Shape,
     a_strides: SmallVec<[usize; 4]>,
     b_strides: SmallVec<[usize; 4]>,
+    /// Length of a row: the whole tensor when no axis repeats.
+    inner: usize,
+    /// Stride of `a` and `b` along a row: 1 or 0.
+    inner_a: usize,
+    inner_b: usize,
 }
 
 impl Broadcast {
     fn new<T: Float>(a: &Shape, b: &Shape, rule: &impl BinaryRule<T>) -> Self {
+        if a == b {
+            // The common case (and the fast one): one row covering everything.
+            let n = a.numel();
+            return Broadcast {
+                out: a.clone(),
+                a_strides: SmallVec::new(),
+                b_strides: SmallVec::new(),
+                inner: n,
+                inner_a: 1,
+                inner_b: 1,
+            };
+        }
         let rank = a.rank().max(b.rank());
         let dim = |s: &Shape, k: usize| if k + s.rank() >= rank { s[k + s.rank() - rank] } else { 1 };
         let mut out = SmallVec::<[usize; 4]>::new();
@@ -221,30 +254,56 @@ impl Broadcast {
             }
             st
         };
-        Broadcast { a_strides: strides(a), b_strides: strides(b), out: Shape::new(&out) }
+        let (a_strides, b_strides) = (strides(a), strides(b));
+        let inner = out.last().copied().unwrap_or(1);
+        let (inner_a, inner_b) = match rank {
+            0 => (0, 0),
+            _ => (a_strides[rank - 1], b_strides[rank - 1]),
+        };
+        Broadcast { out: Shape::new(&out), a_strides, b_strides, inner, inner_a, inner_b }
     }
 
-    /// Calls `f(out_index, a_index, b_index)` for every output element in order: an odometer over
-    /// the outer axes and a tight loop over the last one.
+    /// `grad += g * partial(a, b)` for one operand's gradient, elementwise over the output; where
+    /// that operand repeats along a row (stride 0), it receives the row's sum.
     #[inline]
-    fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
-        let dims = self.out.dims();
+    fn accumulate<T: Float>(
+        &self,
+        grad: &mut [T],
+        which: Operand,
+        (ad, bd, gd): (&[T], &[T], &[T]),
+        partial: impl Fn(T, T) -> T,
+    ) {
+        let (n, sa, sb) = (self.inner, self.inner_a, self.inner_b);
+        self.for_each_row(|o, i, j| {
+            let g = &gd[o..o + n];
+            let (start, stride) = if which == Operand::A { (i, sa) } else { (j, sb) };
+            if sa == 1 && sb == 1 {
+                let rows = grad[start..start + n].iter_mut().zip(g).zip(ad[i..i + n].iter().zip(&bd[j..j + n]));
+                rows.for_each(|((d, &g), (&x, &y))| *d += g * partial(x, y));
+            } else {
+                for (k, &g) in g.iter().enumerate() {
+                    grad[start + k * stride] += g * partial(ad[i + k * sa], bd[j + k * sb]);
+                }
+            }
+        });
+    }
+
+    /// Calls `f(out_offset, a_offset, b_offset)` at the start of every row, in order: an
+    /// odometer over the outer axes.
+    #[inline]
+    fn for_each_row(&self, mut f: impl FnMut(usize, usize, usize)) {
         let numel = self.out.numel();
-        if numel == 0 {
+        if numel == 0 || self.inner == 0 {
             return;
         }
-        let Some((&inner, outer_dims)) = dims.split_last() else {
+        if self.a_strides.is_empty() {
             return f(0, 0, 0);
-        };
-        let rank = dims.len();
-        let (sa, sb) = (self.a_strides[rank - 1], self.b_strides[rank - 1]);
-        let mut counter = SmallVec::<[usize; 4]>::from_elem(0, rank - 1);
+        }
+        let outer_dims = &self.out.dims()[..self.out.rank() - 1];
+        let mut counter = SmallVec::<[usize; 4]>::from_elem(0, outer_dims.len());
         let (mut base_a, mut base_b) = (0, 0);
-        for row in 0..numel / inner {
-            for k in 0..inner {
-                f(row * inner + k, base_a + k * sa, base_b + k * sb);
-            }
-            // Advance the odometer over the outer axes.
+        for row in 0..numel / self.inner {
+            f(row * self.inner, base_a, base_b);
             for ax in (0..outer_dims.len()).rev() {
                 counter[ax] += 1;
                 base_a += self.a_strides[ax];

@@ -12,9 +12,11 @@ mod loss;
 pub mod manual;
 mod mlp;
 mod module;
+mod optim;
 
 pub use init::Init;
 pub use linear::Linear;
 pub use loss::{l2_penalty, softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use mlp::{Activation, Mlp};
 pub use module::{Module, Parameter, ParameterMut};
+pub use optim::{Adam, Optimizer, Sgd};

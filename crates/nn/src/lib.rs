@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod init;
+pub mod io;
 mod linear;
 mod loss;
 pub mod manual;

@@ -7,6 +7,7 @@
 
 pub mod data;
 mod init;
+pub mod io;
 mod linear;
 mod loss;
 pub mod manual;

@@ -14,6 +14,7 @@ pub mod manual;
 mod mlp;
 mod module;
 mod optim;
+pub mod train;
 
 pub use init::Init;
 pub use linear::Linear;

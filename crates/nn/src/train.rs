@@ -1,0 +1,273 @@
+//! Training helpers: a reusable training loop that stops on divergence, and evaluation.
+
+use crate::data::{Batches, Dataset};
+use crate::{Mlp, Module, Optimizer, l2_penalty, softmax_cross_entropy};
+use autograd::{Float, Tape, Tensor, Var};
+use rand::Rng;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A model that maps a batch of feature rows to class logits.
+pub trait Classifier<T: Float>: Module<T> {
+    /// The logits on a tape, from the vars [`Module::bind`] returned.
+    fn forward<'t>(&self, params: &[Var<'t, T>], x: Var<'t, T>) -> Var<'t, T>;
+
+    /// The logits of plain tensors, recording nothing.
+    fn logits(&self, x: &Tensor<T>) -> Tensor<T>;
+}
+
+impl<T: Float> Classifier<T> for Mlp<T> {
+    fn forward<'t>(&self, params: &[Var<'t, T>], x: Var<'t, T>) -> Var<'t, T> {
+        Mlp::forward(self, params, x)
+    }
+
+    fn logits(&self, x: &Tensor<T>) -> Tensor<T> {
+        Mlp::logits(self, x)
+    }
+}
+
+/// Why training stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainError {
+    /// The loss or a gradient became NaN or infinite; the parameters keep the values of the
+    /// last good step (the update of this step was not applied).
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The loss at that step (NaN or infinite, or finite when only a gradient was not).
+        loss: f64,
+    },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::Diverged { epoch, step, loss } if loss.is_finite() => write!(
+                f,
+                "training diverged at epoch {epoch}, step {step}: a gradient is not finite (loss {loss}); try a smaller learning rate"
+            ),
+            TrainError::Diverged { epoch, step, loss } => write!(
+                f,
+                "training diverged at epoch {epoch}, step {step}: the loss is {loss}; try a smaller learning rate"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples (including the L2 term, if any).
+    pub loss: f64,
+    /// Fraction of training samples classified correctly, measured on the fly (with the
+    /// parameters as they were when each batch was seen).
+    pub accuracy: f64,
+    /// Number of optimiser steps.
+    pub steps: usize,
+    /// Wall-clock time of the epoch.
+    pub elapsed: Duration,
+}
+
+/// A mini-batch training loop that keeps its tape and batch buffers from step to step.
+///
+/// ```
+/// use autograd::Tensor;
+/// use nn::data::Dataset;
+/// use nn::train::Trainer;
+/// use nn::{Activation, Init, Mlp, Sgd};
+/// use rand::{SeedableRng, rngs::StdRng};
+///
+/// let x = Tensor::from_rows(&[[0.0f64, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]);
+/// let data = Dataset::new(x, vec![0, 1, 1, 0], 2);
+/// let mut rng = StdRng::seed_from_u64(1);
+/// let mut mlp = Mlp::new(&[2, 4, 2], Activation::Tanh, Init::GlorotUniform, &mut rng);
+/// let mut opt = Sgd::new(0.5);
+/// let mut trainer = Trainer::new(data.len(), 4);
+/// let first = trainer.epoch(&mut mlp, &mut opt, &data, &mut rng).unwrap();
+/// for _ in 0..500 {
+///     trainer.epoch(&mut mlp, &mut opt, &data, &mut rng).unwrap();
+/// }
+/// let last = trainer.epoch(&mut mlp, &mut opt, &data, &mut rng).unwrap();
+/// assert!(last.loss < first.loss / 10.0);
+/// ```
+pub struct Trainer<T: Float> {
+    tape: Tape<T>,
+    batches: Batches,
+    x: Tensor<T>,
+    y: Vec<usize>,
+    l2: T,
+    epoch: usize,
+}
+
+impl<T: Float> Trainer<T> {
+    /// A loop over `rows` training samples in batches of `batch_size` (the last one may be
+    /// smaller), reshuffled every epoch.
+    ///
+    /// # Panics
+    /// If `batch_size` is 0.
+    pub fn new(rows: usize, batch_size: usize) -> Self {
+        Trainer {
+            tape: Tape::new(),
+            batches: Batches::new(rows, batch_size),
+            x: Tensor::default(),
+            y: Vec::new(),
+            l2: T::ZERO,
+            epoch: 0,
+        }
+    }
+
+    /// Adds `0.5 * lambda * sum ||W||^2` (weights only) to the loss.
+    pub fn l2(mut self, lambda: T) -> Self {
+        self.l2 = lambda;
+        self
+    }
+
+    /// Number of epochs run so far.
+    pub fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    /// One pass over `data` in a fresh random order, one optimiser step per batch.
+    ///
+    /// Before each update the loss and every gradient are checked: if one is NaN or infinite,
+    /// the update is skipped and [`TrainError::Diverged`] names the epoch and step.
+    ///
+    /// # Panics
+    /// If `data` has a different number of rows than this trainer was made for, or its
+    /// features do not fit the model.
+    pub fn epoch<M: Classifier<T>, R: Rng + ?Sized>(
+        &mut self,
+        model: &mut M,
+        opt: &mut dyn Optimizer<T>,
+        data: &Dataset<T>,
+        rng: &mut R,
+    ) -> Result<EpochReport, TrainError> {
+        let start = Instant::now();
+        self.epoch += 1;
+        let (mut loss_sum, mut correct, mut steps) = (0.0, 0, 0);
+        let d = data.num_features();
+        let Trainer { tape, batches, x, y, l2, epoch } = self;
+        for (step, idx) in batches.epoch(rng).enumerate() {
+            x.assign([idx.len(), d], idx.iter().flat_map(|&i| data.features().row(i).iter().copied()));
+            y.clear();
+            y.extend(idx.iter().map(|&i| data.labels()[i]));
+            tape.reset();
+            let vars = model.bind(tape);
+            let logits = model.forward(&vars, tape.constant_from(x));
+            let mut loss = softmax_cross_entropy(logits, y);
+            if *l2 != T::ZERO {
+                loss = loss + l2_penalty(model, &vars, *l2);
+            }
+            let value = loss.item().to_f64();
+            let grads = loss.backward();
+            let finite = value.is_finite() && vars.iter().all(|&v| grads[v].all_finite());
+            if !finite {
+                return Err(TrainError::Diverged { epoch: *epoch, step: step + 1, loss: value });
+            }
+            correct += logits.with_value(|l| l.argmax().iter().zip(y.iter()).filter(|(p, t)| p == t).count());
+            loss_sum += value * idx.len() as f64;
+            opt.step(model, &vars, &grads);
+            tape.recycle(grads);
+            steps += 1;
+        }
+        let n = data.len().max(1) as f64;
+        Ok(EpochReport {
+            epoch: *epoch,
+            loss: loss_sum / n,
+            accuracy: correct as f64 / n,
+            steps,
+            elapsed: start.elapsed(),
+        })
+    }
+}
+
+/// Mean cross-entropy and accuracy of `model` on `data`, recording nothing.
+///
+/// # Panics
+/// If the features do not fit the model, or a label is out of range for its logits.
+pub fn evaluate<T: Float, M: Classifier<T>>(model: &M, data: &Dataset<T>) -> (f64, f64) {
+    if data.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let log_probs = model.logits(data.features()).log_softmax();
+    let classes = log_probs.shape().last_dim();
+    let mut loss = 0.0;
+    let mut correct = 0;
+    for ((row, &label), pred) in log_probs.rows().zip(data.labels()).zip(log_probs.argmax()) {
+        assert!(label < classes, "evaluate: label {label} is out of range for {classes} classes");
+        loss -= row[label].to_f64();
+        correct += usize::from(pred == label);
+    }
+    let n = data.len() as f64;
+    (loss / n, correct as f64 / n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Activation, Init, Sgd};
+    use rand::{SeedableRng, rngs::StdRng};
+
+    fn blobs(n: usize, rng: &mut StdRng) -> Dataset<f64> {
+        // Two Gaussian blobs at (-1, -1) and (1, 1).
+        let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
+        let noise = Tensor::<f64>::rand_normal([n, 2], 0.0, 0.5, rng);
+        let x = Tensor::from_vec(
+            [n, 2],
+            (0..2 * n).map(|k| noise.data()[k] + if labels[k / 2] == 1 { 1.0 } else { -1.0 }).collect(),
+        );
+        Dataset::new(x, labels, 2)
+    }
+
+    #[test]
+    fn training_reduces_loss_and_evaluate_agrees_with_predict() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let data = blobs(64, &mut rng);
+        let mut mlp = Mlp::new(&[2, 8, 2], Activation::Relu, Init::HeUniform, &mut rng);
+        let (loss0, _) = evaluate(&mlp, &data);
+        let mut trainer = Trainer::new(data.len(), 10).l2(1e-4);
+        let mut opt = Sgd::new(0.1).momentum(0.9);
+        let mut reports = Vec::new();
+        for _ in 0..20 {
+            reports.push(trainer.epoch(&mut mlp, &mut opt, &data, &mut rng).unwrap());
+        }
+        assert_eq!(reports[0].steps, 7, "64 rows in batches of 10: 6 full and one of 4");
+        assert_eq!(trainer.epochs_done(), 20);
+        let (loss, acc) = evaluate(&mlp, &data);
+        assert!(loss < loss0 / 3.0, "loss {loss0} -> {loss}");
+        // The blobs overlap little (centres 2.8 sd apart): a trained model gets nearly all.
+        assert!(acc >= 0.95, "accuracy {acc}");
+        let predicted = mlp.predict(data.features());
+        let by_hand = predicted.iter().zip(data.labels()).filter(|(p, t)| p == t).count() as f64 / 64.0;
+        assert_eq!(acc, by_hand);
+    }
+
+    #[test]
+    fn divergence_stops_with_epoch_and_step_and_keeps_finite_weights() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let data = blobs(64, &mut rng);
+        let mut mlp = Mlp::new(&[2, 16, 2], Activation::Relu, Init::HeUniform, &mut rng);
+        let mut trainer = Trainer::new(data.len(), 8);
+        let mut opt = Sgd::new(1e3);
+        let mut outcome = Ok(());
+        for _ in 0..50 {
+            if let Err(e) = trainer.epoch(&mut mlp, &mut opt, &data, &mut rng) {
+                outcome = Err(e);
+                break;
+            }
+        }
+        let Err(TrainError::Diverged { epoch, step, .. }) = outcome.clone() else {
+            panic!("learning rate 1e3 should diverge within 50 epochs")
+        };
+        assert!(epoch >= 1 && (1..=8).contains(&step), "epoch {epoch}, step {step}");
+        let msg = outcome.unwrap_err().to_string();
+        assert!(msg.contains(&format!("epoch {epoch}, step {step}")), "{msg}");
+        assert!(mlp.parameters().iter().all(|p| p.value.all_finite()), "the bad update must not be applied");
+    }
+}

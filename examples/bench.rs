@@ -18,7 +18,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use tapegrad::autograd::{Tape, Tensor};
 use tapegrad::nn::manual::ManualBackprop;
-use tapegrad::nn::{Activation, Init, Mlp, Module, ParameterMut, softmax_cross_entropy};
+use tapegrad::nn::{Activation, Init, Mlp, Module, Optimizer, Sgd, softmax_cross_entropy};
 
 /// Counts heap allocations, so the table can show allocations per training step.
 struct Counting;
@@ -86,30 +86,6 @@ const CONFIGS: [Config; 3] = [
     },
 ];
 
-/// SGD with momentum and weight decay on weights, PyTorch's update rule.
-struct Sgd {
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-    buffers: Vec<Vec<f32>>,
-}
-
-impl Sgd {
-    fn update(&mut self, params: &mut [ParameterMut<'_, f32>], grads: &[&Tensor<f32>]) {
-        if self.buffers.is_empty() {
-            self.buffers = params.iter().map(|p| vec![0.0; p.value.numel()]).collect();
-        }
-        for ((p, g), buf) in params.iter_mut().zip(grads).zip(&mut self.buffers) {
-            let wd = if p.is_weight { self.weight_decay } else { 0.0 };
-            for ((w, &g), b) in p.value.data_mut().iter_mut().zip(g.data()).zip(buf.iter_mut()) {
-                let g = g + wd * *w;
-                *b = self.momentum * *b + g;
-                *w -= self.lr * if self.momentum > 0.0 { *b } else { g };
-            }
-        }
-    }
-}
-
 struct Data {
     x: Tensor<f32>,
     y: Vec<usize>,
@@ -149,7 +125,7 @@ fn fill_batch(data: &Data, idx: &[usize], xb: &mut Tensor<f32>, yb: &mut Vec<usi
 
 struct Run {
     mlp: Mlp<f32>,
-    opt: Sgd,
+    opt: Sgd<f32>,
     order: Vec<usize>,
     rng: StdRng,
     xb: Tensor<f32>,
@@ -160,7 +136,10 @@ impl Run {
     fn new(c: &Config) -> Self {
         let mut rng = StdRng::seed_from_u64(1);
         let mlp = Mlp::new(c.sizes, c.activation, Init::HeUniform, &mut rng);
-        let opt = Sgd { lr: c.lr, momentum: c.momentum, weight_decay: c.weight_decay, buffers: Vec::new() };
+        let mut opt = Sgd::new(c.lr).weight_decay(c.weight_decay);
+        if c.momentum > 0.0 {
+            opt = opt.momentum(c.momentum);
+        }
         Run { mlp, opt, order: (0..1527).collect(), rng, xb: Tensor::default(), yb: Vec::new() }
     }
 }
@@ -176,9 +155,7 @@ fn tape_epoch(run: &mut Run, tape: &mut Tape<f32>, data: &Data, batch: usize) ->
         let loss = softmax_cross_entropy(logits, &run.yb);
         total += loss.item();
         let grads = loss.backward();
-        let g: Vec<&Tensor<f32>> = vars.iter().map(|&v| &grads[v]).collect();
-        run.opt.update(&mut run.mlp.parameters_mut(), &g);
-        drop(g);
+        run.opt.step(&mut run.mlp, &vars, &grads);
         tape.recycle(grads);
     }
     total
@@ -248,7 +225,7 @@ fn main() {
         );
     }
 
-    if only.is_some() {
+    if only.as_deref().is_some_and(|o| o != "tiny") {
         return;
     }
     // The tiny op: forward + backward of sum(relu(x W + b)), x 1x64, W 64x64.
@@ -278,6 +255,9 @@ fn main() {
         "tiny: forward+backward of sum(relu(x W + b)), x 1x64, W 64x64: {:.2} us/iter (median)",
         median(&mut samples) * 1e6
     );
+    if only.is_some() {
+        return;
+    }
 
     // GEMM throughput through the public matmul_into (the kernel the ops use).
     println!();

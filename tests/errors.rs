@@ -65,7 +65,7 @@ fn pick_label_equal_to_the_class_count() {
 }
 
 #[test]
-#[should_panic(expected = "pick: label 7 at row 0 is out of range for 5 classes")]
+#[should_panic(expected = "nll: label 7 at row 0 is out of range for 5 classes")]
 fn nll_checks_labels_too() {
     let tape = Tape::<f64>::new();
     let _ = tape.leaf(Tensor::zeros([2, 5])).log_softmax().nll(&[7, 1]);

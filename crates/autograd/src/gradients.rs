@@ -57,8 +57,8 @@ impl<T: Float> Gradients<T> {
         );
     }
 
-    pub(crate) fn into_buffers(self) -> impl Iterator<Item = Vec<T>> {
-        self.grads.into_iter().flatten().map(Tensor::into_vec)
+    pub(crate) fn into_slots(self) -> Vec<Option<Tensor<T>>> {
+        self.grads
     }
 }
 

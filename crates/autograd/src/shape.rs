@@ -65,6 +65,11 @@ impl Clone for Shape {
     fn clone(&self) -> Self {
         Shape(SmallVec::from_slice(&self.0))
     }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.0.clear();
+        self.0.extend_from_slice(&source.0);
+    }
 }
 
 impl std::ops::Index<usize> for Shape {

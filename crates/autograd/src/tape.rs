@@ -114,6 +114,8 @@ pub struct Tape<T: Float = f32> {
     nodes: RefCell<Vec<Node<T>>>,
     /// Buffers of values and gradients no longer needed, handed out again before allocating.
     spare: RefCell<Vec<Vec<T>>>,
+    /// The slot list of the last recycled gradient store, reused by the next backward.
+    spare_slots: RefCell<Vec<Option<Tensor<T>>>>,
 }
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -131,7 +133,12 @@ impl<T: Float> Default for Tape<T> {
 impl<T: Float> Tape<T> {
     /// An empty tape.
     pub fn new() -> Self {
-        Tape { id: fresh_id(), nodes: RefCell::new(Vec::new()), spare: RefCell::new(Vec::new()) }
+        Tape {
+            id: fresh_id(),
+            nodes: RefCell::new(Vec::new()),
+            spare: RefCell::new(Vec::new()),
+            spare_slots: RefCell::new(Vec::new()),
+        }
     }
 
     /// Records a value whose gradient is wanted (a parameter or an input under study).
@@ -204,8 +211,9 @@ impl<T: Float> Tape<T> {
 
     /// Gives the buffers of a gradient store back to the tape, to be reused by the next step.
     pub fn recycle(&self, grads: Gradients<T>) {
-        let mut spare = self.spare.borrow_mut();
-        spare.extend(grads.into_buffers());
+        let mut slots = grads.into_slots();
+        self.spare.borrow_mut().extend(slots.iter_mut().filter_map(Option::take).map(Tensor::into_vec));
+        *self.spare_slots.borrow_mut() = slots;
     }
 
     /// The graph in Graphviz DOT form: leaves as boxes, constants as grey boxes, ops as ellipses
@@ -251,14 +259,12 @@ impl<T: Float> Tape<T> {
         copy
     }
 
-    /// A zeroed tensor of `shape`, in the smallest spare buffer that fits, if any.
+    /// A zeroed tensor of `shape`, in the most recently freed buffer. Every step of a training
+    /// loop frees and takes buffers in the same order, so after the first steps each buffer
+    /// comes back to the same use and is already big enough.
     fn zeroed(&self, shape: &Shape) -> Tensor<T> {
-        let n = shape.numel();
-        let mut spare = self.spare.borrow_mut();
-        let best = (0..spare.len()).filter(|&k| spare[k].capacity() >= n).min_by_key(|&k| spare[k].capacity());
-        let mut t = Tensor::from_buffer(best.map(|k| spare.swap_remove(k)).unwrap_or_default());
-        drop(spare);
-        t.reset_zeroed(shape);
+        let mut t = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+        t.reset_zeroed_like(shape);
         t
     }
 
@@ -272,7 +278,8 @@ impl<T: Float> Tape<T> {
             1,
             "backward: the loss must be a single value, but var #{loss} has shape {loss_shape}; reduce it with sum() or mean() first"
         );
-        let mut grads: Vec<Option<Tensor<T>>> = Vec::new();
+        let mut grads = std::mem::take(&mut *self.spare_slots.borrow_mut());
+        grads.clear();
         grads.resize_with(nodes.len(), || None);
         if nodes[loss].requires_grad {
             let mut seed = self.zeroed(loss_shape);
@@ -283,30 +290,20 @@ impl<T: Float> Tape<T> {
             let node = &nodes[i];
             let Some(op) = &node.op else { continue };
             let Some(grad_output) = grads[i].take() else { continue };
-            let mut slots: SmallVec<[Option<Tensor<T>>; 4]> = node
-                .inputs
-                .iter()
-                .map(|&j| {
-                    nodes[j]
-                        .requires_grad
-                        .then(|| grads[j].take().unwrap_or_else(|| self.zeroed(nodes[j].value.shape())))
-                })
-                .collect();
-            {
-                let inputs: SmallVec<[&Tensor<T>; 4]> = node.inputs.iter().map(|&j| &nodes[j].value).collect();
-                let mut views: SmallVec<[Option<&mut Tensor<T>>; 4]> = slots.iter_mut().map(Option::as_mut).collect();
-                op.backward(&inputs, &node.value, &grad_output, &mut views);
-            }
-            // Put the input gradients back; the same input twice (x * x) arrives as two slots.
-            for (slot, &j) in slots.into_iter().zip(&node.inputs) {
-                let Some(g) = slot else { continue };
-                match &mut grads[j] {
-                    Some(existing) => {
-                        existing.add_assign(&g);
-                        self.spare.borrow_mut().push(g.into_vec());
-                    }
-                    empty => *empty = Some(g),
+            for &j in &node.inputs {
+                if nodes[j].requires_grad && grads[j].is_none() {
+                    grads[j] = Some(self.zeroed(nodes[j].value.shape()));
                 }
+            }
+            let inputs: SmallVec<[&Tensor<T>; 4]> = node.inputs.iter().map(|&j| &nodes[j].value).collect();
+            match node.inputs[..] {
+                // Distinct inputs: each op writes straight into the stored gradients.
+                [j] => op.backward(&inputs, &node.value, &grad_output, &mut [grads[j].as_mut()]),
+                [j, k] if j != k => {
+                    let [gj, gk] = grads.get_disjoint_mut([j, k]).expect("distinct indices below the node's");
+                    op.backward(&inputs, &node.value, &grad_output, &mut [gj.as_mut(), gk.as_mut()]);
+                }
+                _ => self.backward_with_repeats(&nodes, &mut grads, i, &inputs, &grad_output),
             }
             // This node's gradient is consumed: free it for reuse.
             self.spare.borrow_mut().push(grad_output.into_vec());
@@ -317,6 +314,40 @@ impl<T: Float> Tape<T> {
             }
         }
         Gradients::new(self.id, grads)
+    }
+
+    /// The general case of one backward step: an input used twice (`x * x`) gets a separate
+    /// buffer per use, summed afterwards, since an op cannot hold two `&mut` to one gradient.
+    fn backward_with_repeats(
+        &self,
+        nodes: &[Node<T>],
+        grads: &mut [Option<Tensor<T>>],
+        i: usize,
+        inputs: &[&Tensor<T>],
+        grad_output: &Tensor<T>,
+    ) {
+        let node = &nodes[i];
+        let mut slots: SmallVec<[Option<Tensor<T>>; 4]> = node
+            .inputs
+            .iter()
+            .map(|&j| {
+                nodes[j].requires_grad.then(|| grads[j].take().unwrap_or_else(|| self.zeroed(nodes[j].value.shape())))
+            })
+            .collect();
+        {
+            let mut views: SmallVec<[Option<&mut Tensor<T>>; 4]> = slots.iter_mut().map(Option::as_mut).collect();
+            node.op.as_ref().expect("an op node").backward(inputs, &node.value, grad_output, &mut views);
+        }
+        for (slot, &j) in slots.into_iter().zip(&node.inputs) {
+            let Some(g) = slot else { continue };
+            match &mut grads[j] {
+                Some(existing) => {
+                    existing.add_assign(&g);
+                    self.spare.borrow_mut().push(g.into_vec());
+                }
+                empty => *empty = Some(g),
+            }
+        }
     }
 }
 
@@ -395,10 +426,14 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Records `op` applied to this var and `others`.
     pub fn apply(self, op: impl Op<T>, others: &[Var<'t, T>]) -> Var<'t, T> {
-        let mut inputs: SmallVec<[Var<'t, T>; 4]> = SmallVec::new();
-        inputs.push(self);
-        inputs.extend_from_slice(others);
-        self.tape.apply(op, &inputs)
+        match others {
+            [] => self.tape.apply(op, &[self]),
+            [other] => self.tape.apply(op, &[self, *other]),
+            _ => {
+                let inputs: SmallVec<[Var<'t, T>; 4]> = std::iter::once(self).chain(others.iter().copied()).collect();
+                self.tape.apply(op, &inputs)
+            }
+        }
     }
 
     /// The gradient of this scalar with respect to every leaf of the tape.

@@ -247,6 +247,13 @@ impl<T: Float> Tensor<T> {
         self.data.resize(self.shape.numel(), T::ZERO);
     }
 
+    /// Like [`reset_zeroed`](Tensor::reset_zeroed), copying the shape into this tensor's own.
+    pub fn reset_zeroed_like(&mut self, shape: &Shape) {
+        self.shape.clone_from(shape);
+        self.data.clear();
+        self.data.resize(shape.numel(), T::ZERO);
+    }
+
     /// Makes this tensor `shape`-shaped for an op that is about to overwrite every element:
     /// the contents are left unspecified (but initialised), which saves zeroing a buffer that is
     /// written right after.
@@ -296,10 +303,10 @@ impl<T: Float> Tensor<T> {
         std::mem::take(&mut self.data)
     }
 
-    /// A tensor around a recycled buffer. Its stale contents stay until the op that fills it
-    /// overwrites them: every way of filling a tensor sets its shape and length first.
+    /// A tensor around a recycled buffer, its shape not yet set. Its stale contents stay until
+    /// the op that fills it overwrites them: every way of filling a tensor sets shape and length.
     pub(crate) fn from_buffer(buffer: Vec<T>) -> Self {
-        Tensor { shape: Shape::new(&[buffer.len()]), data: buffer }
+        Tensor { shape: Shape::scalar(), data: buffer }
     }
 }
 

@@ -234,6 +234,19 @@ impl Broadcast {
                 inner_b: 1,
             };
         }
+        if let ([rows, n], [m]) = (a.dims(), b.dims())
+            && n == m
+        {
+            // A bias row added to every row of a matrix.
+            return Broadcast {
+                out: a.clone(),
+                a_strides: SmallVec::from_slice(&[*n, 1]),
+                b_strides: SmallVec::from_slice(&[0, 1]),
+                inner: if *rows == 0 { 0 } else { *n },
+                inner_a: 1,
+                inner_b: 1,
+            };
+        }
         let rank = a.rank().max(b.rank());
         let dim = |s: &Shape, k: usize| if k + s.rank() >= rank { s[k + s.rank() - rank] } else { 1 };
         let mut out = SmallVec::<[usize; 4]>::new();

@@ -1,6 +1,6 @@
 //! Picking one entry per row by class index, and the negative log-likelihood built on it.
 
-use crate::{Float, Op, Tensor, Var};
+use crate::{Float, Op, Shape, Tensor, Var};
 
 /// `y_i = x[i, label_i]` for `x: [n, c]`: `dx[i, label_i] = g_i`, zero elsewhere.
 pub struct Pick {
@@ -10,13 +10,18 @@ pub struct Pick {
 
 impl Pick {
     fn check<T: Float>(&self, x: &Tensor<T>) -> (usize, usize) {
+        Self::check_labels(&self.labels, x, "pick")
+    }
+
+    /// `(rows, classes)` of `x`, after checking it is a matrix with one in-range label per row.
+    fn check_labels<T: Float>(labels: &[usize], x: &Tensor<T>, op: &str) -> (usize, usize) {
         let (n, c) = match x.shape().dims() {
             &[n, c] => (n, c),
-            _ => panic!("pick: expected a [batch, classes] matrix, got shape {}", x.shape()),
+            _ => panic!("{op}: expected a [batch, classes] matrix, got shape {}", x.shape()),
         };
-        assert_eq!(self.labels.len(), n, "pick: {} labels for {n} rows (shape {})", self.labels.len(), x.shape());
-        if let Some((row, &label)) = self.labels.iter().enumerate().find(|&(_, &l)| l >= c) {
-            panic!("pick: label {label} at row {row} is out of range for {c} classes");
+        assert_eq!(labels.len(), n, "{op}: {} labels for {n} rows (shape {})", labels.len(), x.shape());
+        if let Some((row, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= c) {
+            panic!("{op}: label {label} at row {row} is out of range for {c} classes");
         }
         (n, c)
     }
@@ -43,6 +48,37 @@ impl<T: Float> Op<T> for Pick {
     }
 }
 
+/// `y = -(1/N) sum_i x[i, label_i]` for `x: [N, c]` (row log-probabilities): the mean negative
+/// log-likelihood, `dx[i, label_i] = -g / N`. One node, where `pick`, `mean` and `neg` would be
+/// three: it runs once per training step.
+pub struct Nll {
+    /// One class index per row.
+    pub labels: Vec<usize>,
+}
+
+impl<T: Float> Op<T> for Nll {
+    fn name(&self) -> String {
+        "nll".into()
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        let x = inputs[0];
+        let (n, c) = Pick::check_labels(&self.labels, x, "nll");
+        let total: T = self.labels.iter().enumerate().map(|(i, &l)| x.data()[i * c + l]).sum();
+        out.assign(Shape::scalar(), [-total / T::from_f64(n.max(1) as f64)]);
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+        let Some(gx) = grads[0].as_deref_mut() else { return };
+        let c = inputs[0].shape().last_dim();
+        let scaled = -g.item() / T::from_f64(self.labels.len().max(1) as f64);
+        let gx = gx.data_mut();
+        for (i, &l) in self.labels.iter().enumerate() {
+            gx[i * c + l] += scaled;
+        }
+    }
+}
+
 impl<'t, T: Float> Var<'t, T> {
     /// `self[i, labels[i]]` for each row `i` of a `[batch, classes]` matrix.
     ///
@@ -58,9 +94,9 @@ impl<'t, T: Float> Var<'t, T> {
     /// for cross-entropy.
     ///
     /// # Panics
-    /// As [`pick`](Var::pick).
+    /// As [`pick`](Var::pick), with `nll` in the message.
     pub fn nll(self, labels: &[usize]) -> Var<'t, T> {
-        self.pick(labels).mean().neg()
+        self.apply(Nll { labels: labels.to_vec() }, &[])
     }
 }
 
@@ -79,6 +115,20 @@ mod tests {
         for ((g, p), y) in grads[logits].data().iter().zip(p.data()).zip(onehot) {
             assert!((g - (p - y) / 2.0).abs() < 1e-15, "{g} vs {}", (p - y) / 2.0);
         }
+    }
+
+    #[test]
+    fn nll_equals_minus_the_mean_of_the_picked_entries() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_rows(&[[-1.0, -2.0, -3.0], [-0.5, -0.25, -4.0]]));
+        let fused = x.nll(&[2, 1]);
+        let composed = x.pick(&[2, 1]).mean().neg();
+        // -(x[0,2] + x[1,1]) / 2 = -(-3 - 0.25) / 2 = 1.625
+        assert_eq!(fused.item(), 1.625);
+        assert_eq!(composed.item(), 1.625);
+        let (gf, gc) = (fused.backward(), composed.backward());
+        assert_eq!(gf[x].data(), gc[x].data());
+        assert_eq!(gf[x].data(), &[0.0, 0.0, -0.5, 0.0, -0.5, 0.0]);
     }
 
     #[test]

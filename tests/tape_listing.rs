@@ -100,11 +100,12 @@ impl Op<f64> for Quoted {
 }
 
 #[test]
-fn dot_labels_replace_double_quotes() {
+fn dot_labels_escape_quotes() {
     let tape = Tape::<f64>::new();
     let x = tape.leaf(Tensor::zeros([1]));
     let _ = x.apply(Quoted, &[]);
-    assert!(tape.to_dot().contains(r##"  n1 [label="#1 say 'hi'\n[1]", shape=ellipse];"##), "{}", tape.to_dot());
+    // DOT escapes a quote inside a quoted label as \".
+    assert!(tape.to_dot().contains(r##"  n1 [label="#1 say \"hi\"\n[1]", shape=ellipse];"##), "{}", tape.to_dot());
     // The plain listing has no such constraint and keeps the name as it is.
     assert!(tape.to_string().contains("#1 say \"hi\" #0"), "{tape}");
 }

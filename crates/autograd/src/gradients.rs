@@ -69,7 +69,10 @@ impl<T: Float> std::ops::Index<Var<'_, T>> for Gradients<T> {
     /// If `var` is not a leaf of the tape this store came from.
     fn index(&self, var: Var<'_, T>) -> &Tensor<T> {
         self.get(var).unwrap_or_else(|| {
-            panic!("gradients: var #{} has no gradient: only leaves keep one (make it with tape.leaf)", var.index())
+            panic!(
+                "gradients: var #{} has no gradient: only leaves recorded before backward keep one (make it with tape.leaf)",
+                var.index()
+            )
         })
     }
 }

@@ -227,7 +227,12 @@ impl<T: Float> Tape<T> {
                 Kind::Constant => ("constant".to_string(), "shape=box, style=filled, fillcolor=lightgrey"),
                 Kind::Computed => (n.op.as_ref().map_or_else(String::new, |op| op.name()), "shape=ellipse"),
             };
-            let _ = writeln!(s, "  n{i} [label=\"#{i} {}\\n{}\", {style}];", label.replace('"', "'"), n.value.shape());
+            let _ = writeln!(
+                s,
+                "  n{i} [label=\"#{i} {}\\n{}\", {style}];",
+                label.replace('\\', "\\\\").replace('"', "\\\""),
+                n.value.shape()
+            );
             for &j in &n.inputs {
                 let _ = writeln!(s, "  n{j} -> n{i};");
             }

@@ -210,28 +210,25 @@ impl<T: Float> Tensor<T> {
         Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| U::from_f64(x.to_f64())).collect() }
     }
 
-    /// The rows listed in `indices`, in that order, as a new tensor (a mini-batch).
+    /// The rows listed in `indices`, in that order, as a new tensor (a mini-batch); the entries
+    /// listed, for a vector.
     ///
     /// # Panics
-    /// If an index is out of range.
+    /// If an index is out of range, or the tensor has more than two axes.
     pub fn select_rows(&self, indices: &[usize]) -> Self {
-        let n = self.shape.last_dim();
-        let rows = self.numel() / n.max(1);
+        let (rows, n) = match self.shape.dims() {
+            [] => (1, 1),
+            [n] => (*n, 1),
+            [rows, n] => (*rows, *n),
+            _ => panic!("select_rows: expected a vector or a matrix, got shape {}", self.shape),
+        };
         let mut data = Vec::with_capacity(indices.len() * n);
         for &i in indices {
             assert!(i < rows, "select_rows: row {i} out of range for shape {}", self.shape);
-            data.extend_from_slice(self.row(i));
+            data.extend_from_slice(&self.data[i * n..(i + 1) * n]);
         }
-        let mut dims = self.shape.dims().to_vec();
-        match dims.len() {
-            0 => dims.push(indices.len()),
-            1 => dims = vec![indices.len(), n],
-            _ => {
-                dims.truncate(dims.len() - 1);
-                dims = vec![indices.len(), n];
-            }
-        }
-        Tensor { shape: Shape::from(dims), data }
+        let shape = if self.shape.rank() == 2 { Shape::from([indices.len(), n]) } else { Shape::from([indices.len()]) };
+        Tensor { shape, data }
     }
 
     /// True when every element is finite (no NaN, no infinity).
@@ -393,6 +390,14 @@ mod tests {
         // Standard errors: 2/sqrt(2e4) = 0.014 for the mean, about 0.04 for the variance 4.
         assert!((mean - 1.0).abs() < 0.05, "mean {mean}");
         assert!((var - 4.0).abs() < 0.2, "var {var}");
+    }
+
+    #[test]
+    fn select_rows_of_vectors_and_empty_rows() {
+        let v = Tensor::from_vec([3], vec![1.0f32, 2.0, 3.0]);
+        assert_eq!(v.select_rows(&[2, 0]).data(), &[3.0, 1.0]);
+        let empty_rows = Tensor::<f32>::zeros([4, 0]);
+        assert_eq!(empty_rows.select_rows(&[3, 1]).shape().dims(), &[2, 0]);
     }
 
     #[test]

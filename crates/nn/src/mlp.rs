@@ -132,9 +132,20 @@ impl<T: Float> Mlp<T> {
     /// An MLP from existing layers.
     ///
     /// # Panics
-    /// If there are no layers or a layer's inputs differ from the previous layer's outputs.
+    /// If there are no layers, a layer is empty or its bias does not match its weight, or a
+    /// layer's inputs differ from the previous layer's outputs.
     pub fn from_layers(layers: Vec<Linear<T>>, activation: Activation) -> Self {
         assert!(!layers.is_empty(), "Mlp::from_layers: no layers");
+        for (i, l) in layers.iter().enumerate() {
+            let (inputs, outputs) = l.weight.shape().matrix("Mlp::from_layers");
+            assert!(inputs > 0 && outputs > 0, "Mlp::from_layers: layer {i} has shape [{inputs}, {outputs}]");
+            assert_eq!(
+                l.bias.shape().dims(),
+                &[outputs],
+                "Mlp::from_layers: layer {i} bias shape {} for {outputs} outputs",
+                l.bias.shape()
+            );
+        }
         for (i, w) in layers.windows(2).enumerate() {
             assert_eq!(
                 w[0].outputs(),

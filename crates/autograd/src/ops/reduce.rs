@@ -125,11 +125,13 @@ impl<'t, T: Float> Var<'t, T> {
     /// The mean along `axis`, removing it.
     ///
     /// # Panics
-    /// If `axis` is out of range for the shape.
+    /// If `axis` is out of range for the shape or has length 0 (as [`mean`](Var::mean) of an
+    /// empty tensor).
     pub fn mean_axis(self, axis: usize) -> Var<'t, T> {
         let len = self.with_value(|v| {
             let dims = v.shape().dims();
             assert!(axis < dims.len(), "mean_axis: axis {axis} out of range for shape {}", v.shape());
+            assert!(dims[axis] > 0, "mean_axis: axis {axis} of shape {} is empty", v.shape());
             dims[axis]
         });
         self.sum_axis(axis).scale(T::ONE / T::from_f64(len as f64))

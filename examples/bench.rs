@@ -7,7 +7,8 @@
 //! Prints one table: for each configuration, milliseconds per epoch of (a) training through the
 //! tape and (b) the hand-derived backprop of `nn::manual` with preallocated buffers, measured
 //! alternately (A B A B ...) so drift on a noisy machine cancels, as medians, with their ratio;
-//! then the tiny op, GEMM GFLOP/s, heap allocations per training step and peak RSS.
+//! then the tiny op, GEMM GFLOP/s, heap allocations per training step, and resident memory
+//! after 1k and 100k training steps.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -172,6 +173,16 @@ fn manual_epoch(run: &mut Run, bp: &mut ManualBackprop<f32>, data: &Data, batch:
     total
 }
 
+/// A `kB` field of /proc/self/status (Linux), or "?".
+fn proc_status_kb(field: &str) -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -289,14 +300,25 @@ fn main() {
         sink += c.data()[0];
     }
 
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
-        })
-        .unwrap_or_else(|| "?".into());
+    // Memory over a long run: the tape lives for one step and keeps its buffers, so resident
+    // memory after 100k steps should equal that after 1k.
+    let c = &CONFIGS[1];
+    let (mut run, mut tape) = (Run::new(c), Tape::new());
+    let epochs_for = |steps: usize| steps.div_ceil(1527usize.div_ceil(c.batch));
+    for _ in 0..epochs_for(1_000) {
+        tape_epoch(&mut run, &mut tape, &data, c.batch);
+    }
+    let rss_1k = proc_status_kb("VmRSS");
+    for _ in 0..epochs_for(99_000) {
+        tape_epoch(&mut run, &mut tape, &data, c.batch);
+    }
+    let rss_100k = proc_status_kb("VmRSS");
     println!();
-    println!("peak RSS: {rss} kB");
+    println!(
+        "memory ({} tape training, one tape reused): RSS after 1k steps {rss_1k} kB, after 100k steps {rss_100k} kB",
+        c.name
+    );
+    println!("peak RSS of the whole benchmark: {} kB", proc_status_kb("VmHWM"));
     let _ = rng.random::<u8>();
     std::hint::black_box(sink);
 }

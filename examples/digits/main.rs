@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             eprintln!("error: {message} (see --help)");
             return ExitCode::from(2);
         }
-        // --help or --version: print it and stop.
+        // --help: print it and stop.
         Err(help) => help.exit(),
     };
     match run(&config) {
@@ -66,19 +66,11 @@ fn run(config: &Config) -> Result<(), String> {
     // reproduces the whole run.
     let mut rng = StdRng::seed_from_u64(config.seed);
     let split = training::split_and_standardise(&data, &mut rng);
-    say!(
-        "data: {}: {} samples of {} pixels; {} for training, {} for testing; pixels standardised \
-         with the training set's mean and standard deviation",
-        // The bundled file by its place in the repository, rather than by an absolute path.
-        config.data.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&config.data).display(),
-        data.len(),
-        data.num_features(),
-        split.train.len(),
-        split.test.len()
-    );
+    // The bundled file by its place in the repository, rather than by an absolute path.
+    let shown = config.data.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&config.data);
+    say!("{}", show::header(config, &shown.display().to_string(), data.len(), &split));
 
     let mut model = training::build_model(config, data.num_features(), CLASSES, &mut rng);
-    say!("{}", show::describe(config, data.num_features(), CLASSES));
     say!();
     say!("{}", show::epoch_header());
     let history = training::train(config, &mut model, &split, &mut rng, |m| say!("{}", show::epoch_line(m)))
@@ -87,9 +79,14 @@ fn run(config: &Config) -> Result<(), String> {
     let predictions = model.predict(split.test.features());
     let confusion = confusion_matrix(&predictions, split.test.labels(), CLASSES);
     let correct: usize = (0..CLASSES).map(|c| confusion[c][c]).sum();
-    let final_accuracy = history.last().map_or(f64::NAN, |m| m.test_accuracy);
+    let last = history.last().expect("epoch 0 is always measured");
     say!();
-    say!("test accuracy: {final_accuracy:.4} ({correct} of {} test digits)", split.test.len());
+    say!(
+        "test accuracy: {:.4} ({correct} of {} test digits), after {:.2}s of training",
+        last.test_accuracy,
+        split.test.len(),
+        last.elapsed.as_secs_f64()
+    );
     say!();
     say!("confusion matrix (a row per true label, a column per prediction):");
     say!("{}", show::confusion_table(&confusion).trim_end());

@@ -241,7 +241,7 @@ fn metrics_json(report: &Report) -> String {
         .collect();
     let value = json!({
         "config": {
-            "preset": format!("{:?}", c.preset).to_lowercase(),
+            "preset": c.preset.name(),
             "data": c.data.display().to_string(),
             "hidden": c.hidden,
             "activation": c.activation.name(),

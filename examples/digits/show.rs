@@ -2,7 +2,7 @@
 //! worst test samples drawn as 8x8 pictures.
 
 use crate::options::{Config, OptimizerKind};
-use crate::training::{EpochMetrics, Prediction};
+use crate::training::{EpochMetrics, Prediction, Split};
 use std::fmt::Write;
 use tapegrad::nn::Init;
 
@@ -12,8 +12,10 @@ const SHADES: &[u8] = b" .:-=+*#%@";
 /// The largest pixel value in the digits data.
 pub const MAX_PIXEL: f32 = 16.0;
 
-/// One line describing the model and how it is trained.
-pub fn describe(config: &Config, inputs: usize, classes: usize) -> String {
+/// The run's settings and the data's sizes, a few lines under the title.
+pub fn header(config: &Config, data: &str, samples: usize, split: &Split) -> String {
+    let inputs = split.train.num_features();
+    let classes = split.train.num_classes();
     let sizes: Vec<String> =
         std::iter::once(inputs).chain(config.hidden.iter().copied()).chain([classes]).map(|n| n.to_string()).collect();
     let init = match config.init {
@@ -22,7 +24,7 @@ pub fn describe(config: &Config, inputs: usize, classes: usize) -> String {
         Init::Uniform(a) => format!("uniform(-{a}, {a})"),
         other => format!("{other:?}"),
     };
-    let mut optimizer = format!("{} lr {}", config.optimizer.name(), config.lr);
+    let mut optimizer = format!("{}, learning rate {}", config.optimizer.name(), config.lr);
     if config.optimizer == OptimizerKind::Sgd && config.momentum > 0.0 {
         write!(optimizer, ", momentum {}", config.momentum).unwrap();
     }
@@ -33,13 +35,22 @@ pub fn describe(config: &Config, inputs: usize, classes: usize) -> String {
         1 => "one sample at a time".to_string(),
         n => format!("batches of {n}"),
     };
-    format!(
-        "model: {} MLP, {} hidden, {init} weights; {optimizer}; {batches}, {} epochs, seed {}",
-        sizes.join("-"),
-        config.activation,
-        config.epochs,
-        config.seed
-    )
+    let epochs = match config.epochs {
+        1 => "1 epoch".to_string(),
+        n => format!("{n} epochs"),
+    };
+    [
+        format!("digits: preset {}, seed {}", config.preset.name(), config.seed),
+        format!(
+            "data:   {data}: {samples} samples, {} for training and {} for testing",
+            split.train.len(),
+            split.test.len()
+        ),
+        "        pixels standardised with the training set's per-pixel mean and standard deviation".to_string(),
+        format!("model:  {} MLP, {} hidden, {init} initial weights, zero biases", sizes.join("-"), config.activation),
+        format!("train:  {optimizer}; {batches}, {epochs}"),
+    ]
+    .join("\n")
 }
 
 /// The column titles above [`epoch_line`].

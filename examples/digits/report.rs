@@ -70,6 +70,8 @@ fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> D
 fn loss_chart(history: &[EpochMetrics]) -> Result<String, String> {
     let losses = history.iter().flat_map(|m| [m.train_loss, m.test_loss]);
     let (low, high) = losses.fold((f64::INFINITY, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    // A log scale cannot reach 0, and an f32 loss can round to exactly 0 on a memorised set.
+    let (low, high) = (low.max(1e-6), high.max(1e-5));
     svg((720, 420), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Cross-entropy loss per epoch", ("sans-serif", 22))
@@ -81,8 +83,10 @@ fn loss_chart(history: &[EpochMetrics]) -> Result<String, String> {
             .configure_mesh()
             .x_desc("epoch")
             .y_desc("loss (log scale)")
+            .x_labels(epoch_ticks(history))
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0e}"))
+            .y_labels(8)
+            .y_label_formatter(&|y| decimal(*y))
             .draw()?;
         curve(&mut chart, history, |m| m.train_loss, "train", TRAIN_COLOR)?;
         curve(&mut chart, history, |m| m.test_loss, "test", TEST_COLOR)?;
@@ -103,7 +107,13 @@ fn accuracy_chart(history: &[EpochMetrics]) -> Result<String, String> {
             .x_label_area_size(40)
             .y_label_area_size(64)
             .build_cartesian_2d(0.0..last_epoch(history), low.max(0.0)..1.0)?;
-        chart.configure_mesh().x_desc("epoch").y_desc("accuracy").x_label_formatter(&|x| format!("{x:.0}")).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("accuracy")
+            .x_labels(epoch_ticks(history))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()?;
         let shown = |m: &EpochMetrics| m.epoch > 0;
         let trained: Vec<EpochMetrics> = history.iter().filter(|m| shown(m)).cloned().collect();
         curve(&mut chart, &trained, |m| m.train_accuracy, "train", TRAIN_COLOR)?;
@@ -115,6 +125,17 @@ fn accuracy_chart(history: &[EpochMetrics]) -> Result<String, String> {
 /// The x range's end: at least 1, so that a single epoch still makes a range.
 fn last_epoch(history: &[EpochMetrics]) -> f64 {
     history.last().map_or(1, |m| m.epoch.max(1)) as f64
+}
+
+/// At most one tick per epoch, so that a short run's axis does not repeat whole numbers.
+fn epoch_ticks(history: &[EpochMetrics]) -> usize {
+    (last_epoch(history) as usize + 1).min(11)
+}
+
+/// `y` with as many decimals as its first significant digit needs: 3, 0.2, 0.05.
+fn decimal(y: f64) -> String {
+    let decimals = (-y.log10().floor()).max(0.0) as usize;
+    format!("{y:.decimals$}")
 }
 
 type LineChart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;

@@ -108,7 +108,12 @@ pub fn picture(pixels: &[f32]) -> Vec<String> {
 pub fn prediction(rank: usize, m: &Prediction, pixels: &[f32]) -> String {
     let mut notes = vec![
         format!("#{rank}: test sample {}", m.index),
-        format!("true label {}, predicted {}", m.label, m.predicted),
+        format!(
+            "true label {}, predicted {} ({})",
+            m.label,
+            m.predicted,
+            if m.label == m.predicted { "right" } else { "wrong" }
+        ),
         format!("loss {:.2} (p(true) = {:.3})", m.loss, m.probabilities[m.label]),
     ];
     for (class, p) in m.ranked().into_iter().take(3) {

@@ -78,7 +78,7 @@ pub struct Args {
 /// A named starting configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
-    /// The tuned default: the best test accuracy found for about a second of training
+    /// Tuned: 64-128-10 relu, AdamW, batches of 32, 50 epochs (a fraction of a second)
     Default,
     /// The classic numpy tutorial: 64-10-10 sigmoid, one sample per SGD step, 15 epochs
     Seed,
@@ -162,7 +162,8 @@ impl Preset {
             // Multilayer Neural Networks"): weights uniform in [-0.01, 0.01], zero biases, plain
             // SGD one sample at a time at learning rate 0.1, 15 epochs. It standardises the
             // pixels with scikit-learn's StandardScaler fitted on the training set, as this
-            // example always does.
+            // example always does. (Dividing the pixels by 16 instead, the other usual choice,
+            // also passes 0.95: mean 0.963 over seeds 10-29, against 0.956 standardised.)
             Preset::Seed => Config {
                 preset: self,
                 data: PathBuf::from(BUNDLED_DATA),

@@ -27,9 +27,12 @@ pub fn load(path: &Path) -> Result<Dataset<f32>, String> {
     let data = load_csv::<f32>(path, Some(CLASSES)).map_err(|e| e.to_string())?;
     if data.num_features() != 64 {
         return Err(format!(
-            "{}: expected 64 pixel values (an 8x8 image) and a label per line, found {} values before the label",
+            "{}: expected 64 pixel values (an 8x8 image) and a label per line, found {} before the label",
             path.display(),
-            data.num_features()
+            match data.num_features() {
+                1 => "1 value".to_string(),
+                n => format!("{n} values"),
+            }
         ));
     }
     // Fewer than 4 rows leave the 15% test part, or the training part, empty.

@@ -1,0 +1,218 @@
+//! The digits example, tested through its own modules (included from `examples/digits/`): its
+//! options and their one-line errors, the loader's checks, a short training run, and the report.
+
+#[path = "../examples/digits/options.rs"]
+#[allow(dead_code)]
+mod options;
+#[path = "../examples/digits/report.rs"]
+#[allow(dead_code)]
+mod report;
+#[path = "../examples/digits/show.rs"]
+#[allow(dead_code)]
+mod show;
+#[path = "../examples/digits/training.rs"]
+#[allow(dead_code)]
+mod training;
+
+use options::{Config, OptimizerKind, Preset};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::path::{Path, PathBuf};
+use tapegrad::nn::{Activation, Init};
+
+fn config(args: &[&str]) -> Config {
+    let argv = std::iter::once("digits").chain(args.iter().copied());
+    options::parse(argv).expect("not --help").unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// The message `args` are rejected with, after checking it is one line.
+fn rejection(args: &[&str]) -> String {
+    let argv = std::iter::once("digits").chain(args.iter().copied());
+    let message = options::parse(argv).expect("not --help").expect_err(&format!("{args:?} should be rejected"));
+    assert!(!message.contains('\n'), "{args:?}: more than one line: {message:?}");
+    message
+}
+
+/// A fresh directory under cargo's scratch space for integration tests.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn no_options_give_the_default_preset() {
+    let c = config(&[]);
+    assert_eq!(c, Preset::Default.config());
+    assert_eq!(c.data, Path::new(options::BUNDLED_DATA));
+    assert!(c.data.is_file(), "the bundled data is found from the package root");
+}
+
+#[test]
+fn the_seed_preset_is_the_numpy_tutorial() {
+    let c = config(&["--preset", "seed"]);
+    assert_eq!(c.hidden, [10]);
+    assert_eq!((c.activation, c.init), (Activation::Sigmoid, Init::Uniform(0.01)));
+    assert_eq!((c.optimizer, c.lr, c.momentum, c.weight_decay), (OptimizerKind::Sgd, 0.1, 0.0, 0.0));
+    assert_eq!((c.batch_size, c.epochs), (1, 15));
+}
+
+#[test]
+fn options_override_the_preset() {
+    let c = config(&["--preset", "seed", "--epochs", "3", "--hidden", "32,16", "--seed", "7", "--momentum", "0.9"]);
+    assert_eq!((c.epochs, c.hidden.as_slice(), c.seed, c.momentum), (3, &[32, 16][..], 7, 0.9));
+    // The preset's other settings stay.
+    assert_eq!((c.activation, c.init, c.batch_size), (Activation::Sigmoid, Init::Uniform(0.01), 1));
+    // Under the default preset, the initialiser follows the activation.
+    assert_eq!(config(&["--activation", "tanh"]).init, Init::GlorotUniform);
+    assert_eq!(config(&["--activation", "relu"]).init, Init::HeUniform);
+}
+
+#[test]
+fn impossible_options_are_one_line_errors_naming_the_option() {
+    for (args, expected) in [
+        (&["--batch-size", "0"][..], "'--batch-size <N>': must be at least 1"),
+        (&["--epochs", "0"], "'--epochs <N>': must be at least 1"),
+        (&["--hidden", "0"], "'--hidden <SIZES>': a hidden layer needs at least 1 unit"),
+        (&["--hidden", "64,,32"], "'--hidden <SIZES>'"),
+        (&["--hidden", "100000"], "more than the limit of 10000"),
+        (&["--activation", "gelu"], "unknown activation 'gelu' (expected relu, sigmoid or tanh)"),
+        (&["--optimizer", "rmsprop"], "[possible values: sgd, adam]"),
+        (&["--lr", "0"], "'--lr <RATE>': must be greater than 0, got 0"),
+        (&["--lr", "-0.1"], "must be greater than 0, got -0.1"),
+        (&["--lr", "inf"], "expected a finite number, found 'inf'"),
+        (&["--momentum", "1", "--optimizer", "sgd"], "must be in [0, 1), got 1"),
+        (&["--weight-decay", "-1"], "must be 0 or more"),
+        (&["--momentum", "0.9"], "--momentum applies to --optimizer sgd only"),
+        (&["--weight-decay", "1000"], "--lr times --weight-decay must be below 1"),
+        (&["--preset", "mnist"], "[possible values: default, seed]"),
+        (&["--hiden", "64"], "unexpected argument '--hiden' found; tip: a similar argument exists: '--hidden'"),
+    ] {
+        let message = rejection(args);
+        assert!(message.contains(expected), "{args:?}: {message:?} should contain {expected:?}");
+    }
+}
+
+#[test]
+fn help_lists_both_presets() {
+    let help = options::parse(["digits", "--help"]).expect_err("--help is not a run");
+    assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+    let text = help.to_string();
+    assert!(text.contains("Presets:") && text.contains("uniform(-0.01, 0.01)"), "{text}");
+}
+
+#[test]
+fn bad_data_files_are_one_line_errors_naming_the_file() {
+    let dir = scratch("digits-bad-data");
+    let missing = dir.join("missing.csv");
+    let message = training::load(&missing).unwrap_err();
+    assert!(message.starts_with(&format!("cannot read {}: ", missing.display())), "{message}");
+
+    let row = |label: &str| format!("{}{label}\n", "0,".repeat(64));
+    let cases = [
+        ("malformed.csv", row("1") + &row("2").replacen("0,0,", "0,x,", 1), ":2:2: expected a number, found \"x\""),
+        (
+            "label.csv",
+            row("1") + &row("10"),
+            ":2:65: label 10 is out of range: with 10 classes labels must be below 10",
+        ),
+        ("narrow.csv", "1,2,3\n".repeat(10), ": expected 64 pixel values (an 8x8 image) and a label per line, found 2"),
+        ("tiny.csv", row("1").repeat(3), ": 3 samples are too few to split"),
+    ];
+    for (name, text, expected) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let message = training::load(&path).unwrap_err();
+        assert!(!message.contains('\n'), "{message:?}");
+        assert!(message.starts_with(&format!("{}{expected}", path.display())), "{message:?} vs {expected:?}");
+    }
+}
+
+/// Loads the bundled digits, and trains with `args` from seed 0.
+fn run(args: &[&str]) -> (training::Split, tapegrad::nn::Mlp<f32>, Vec<training::EpochMetrics>) {
+    let config = config(args);
+    let data = training::load(&config.data).unwrap();
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let split = training::split_and_standardise(&data, &mut rng);
+    let mut model = training::build_model(&config, 64, 10, &mut rng);
+    let mut seen = 0;
+    let history = training::train(&config, &mut model, &split, &mut rng, |_| seen += 1).unwrap();
+    assert_eq!(seen, config.epochs + 1, "on_epoch sees epoch 0 and every epoch");
+    (split, model, history)
+}
+
+#[test]
+fn three_epochs_of_the_default_reach_90_percent_and_the_loss_falls_every_epoch() {
+    let (split, model, history) = run(&["--epochs", "3"]);
+    assert_eq!((split.train.len(), split.test.len()), (1527, 270));
+    let epochs: Vec<usize> = history.iter().map(|m| m.epoch).collect();
+    assert_eq!(epochs, [0, 1, 2, 3]);
+    // Untrained, the model is at chance: about 1 in 10, with a loss near ln 10 = 2.3.
+    assert!(history[0].test_accuracy < 0.3, "{:?}", history[0]);
+    for pair in history.windows(2) {
+        assert!(pair[1].train_loss < pair[0].train_loss, "the training loss rose: {pair:?}");
+    }
+    let last = &history[3];
+    assert!(last.test_accuracy >= 0.9, "test accuracy {} after 3 epochs", last.test_accuracy);
+    assert!(last.train_loss < history[0].train_loss / 5.0, "{history:?}");
+
+    let worst = training::worst_predictions(&model, &split.test, 5);
+    assert_eq!(worst.len(), 5);
+    assert!(worst.windows(2).all(|w| w[0].loss >= w[1].loss), "worst first");
+    for p in &worst {
+        assert!((p.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+        assert!((p.loss + p.probabilities[p.label].ln()).abs() < 1e-4, "{p:?}");
+        assert_eq!(p.ranked()[0].0, p.predicted);
+    }
+}
+
+#[test]
+fn one_epoch_of_the_seed_preset_learns() {
+    // One sample per step: 1527 updates of a 64-10-10 network.
+    let (_, _, history) = run(&["--preset", "seed", "--epochs", "1"]);
+    assert!(history[1].test_accuracy >= 0.85, "{:?}", history[1]);
+}
+
+#[test]
+fn the_report_writes_its_four_files() {
+    let (split, model, history) = run(&["--epochs", "2", "--hidden", "16"]);
+    let config = config(&["--epochs", "2", "--hidden", "16"]);
+    let predictions = model.predict(split.test.features());
+    let confusion = tapegrad::nn::data::confusion_matrix(&predictions, split.test.labels(), 10);
+    let worst = training::worst_predictions(&model, &split.test, 5);
+    let report = report::Report {
+        config: &config,
+        train_size: split.train.len(),
+        test_size: split.test.len(),
+        history: &history,
+        confusion: &confusion,
+        worst: &worst,
+        test_pixels: split.test_pixels.features(),
+    };
+    // A directory that does not exist yet, two levels down.
+    let dir = scratch("digits-report").join("nested/report");
+    let written = report::write(&dir, &report).unwrap();
+    let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+    assert_eq!(names, ["loss.svg", "accuracy.svg", "worst.svg", "metrics.json"]);
+    for svg in &written[..3] {
+        let text = std::fs::read_to_string(svg).unwrap();
+        assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"), "{}", svg.display());
+    }
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&written[3]).unwrap()).unwrap();
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 3);
+    assert_eq!(metrics["config"]["hidden"], serde_json::json!([16]));
+    assert_eq!(metrics["test_accuracy"].as_f64(), Some(history[2].test_accuracy));
+    assert_eq!(metrics["worst"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn digits_are_drawn_in_shades_two_characters_per_pixel() {
+    assert_eq!((show::shade(0.0), show::shade(16.0), show::shade(8.0)), (' ', '@', '+'));
+    // Values outside 0..=16 (another file) are clamped, not out of bounds.
+    assert_eq!((show::shade(-3.0), show::shade(255.0)), (' ', '@'));
+    let pixels: Vec<f32> = (0..64).map(|i| if i % 8 == 0 { 16.0 } else { 0.0 }).collect();
+    let picture = show::picture(&pixels);
+    assert_eq!(picture.len(), 8);
+    assert!(picture.iter().all(|row| row == "@@              "), "{picture:?}");
+}

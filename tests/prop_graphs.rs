@@ -1,0 +1,535 @@
+//! Generated compositions: random expression graphs of 2 to 12 ops over 1 to 4 leaves,
+//! gradchecked, and the store's rules (backward twice, constants, a reused tape) on the same
+//! graphs.
+//!
+//! **The graphs.** A graph has two sizes `m, n` (1 to [`MAX_DIM`]) and leaves of shape `[m, n]`,
+//! `[n]` (broadcast over rows), `[m, 1]` (over columns), `[n, n]` (a right operand for matmul)
+//! or `[]`. Each step applies an op to earlier values, leaves or results, so leaves get reused
+//! and diamonds form. The result is the sum of a readout of every value no step consumed: its
+//! `sum`, its `mean` or `sum(v * c)` for fixed distinct weights `c` (`common::weighted_sum`).
+//!
+//! **Shrinking.** Steps name their operands by a [`Choice`], resolved against the values that fit
+//! the op (by shape and by the bounds below) when the graph is built, so proptest can delete any
+//! step, turn an op into a simpler one or point an operand at an earlier value and still get a
+//! valid graph. A step with no fitting operand is dropped. The `Debug` of a [`Graph`] is the
+//! graph as it was built, one expression per value:
+//!
+//! ```text
+//! v0: [2, 3]; v1: [3]; v2 = tanh(v0); v3 = v2 * v1; out = sum(v3 * c)
+//!   v0 = [0.5, -0.25, ...]
+//! ```
+//!
+//! **Conditioning.** A failure should mean a wrong gradient, not a bad finite difference. The
+//! five-point stencil's truncation error is about `eps^4 / 30 |f^(5)| = 3e-14 |f^(5)|`, and its
+//! rounding error about `1e-16 |f| / eps`, against a tolerance of `1e-9 + 1e-7 |f'|`. So:
+//! - no kinks (relu, abs): an intermediate value can land within `2 eps` of 0, where no
+//!   difference quotient is right; log only as `log(x^2 + 1)`, division only as `a / (b^2 + 1)`,
+//!   both smooth everywhere with derivatives bounded by 1;
+//! - leaves in `[-1, 1]`, and every value carries a bound `B` on its magnitude and `D` on its
+//!   derivative with respect to any one leaf entry, worked out op by op (`|exp x| <= e^B`,
+//!   `|d(a b)| <= B_a D_b + B_b D_a`, ...). An op may only be applied where the result keeps
+//!   `B <= 8` and `D <= 16`: that stops `exp(exp(exp(x)))` and `x^(2^12)`, whose high
+//!   derivatives would swamp the stencil, while bounded activations (tanh, sigmoid, softmax)
+//!   reset `B` and let graphs grow deep;
+//! - at most 4 readouts of at most `MAX_DIM^2 = 25` values of size 8: `|out| <= 800`, so the
+//!   rounding error stays below `atol = 1e-9`.
+
+mod common;
+
+use common::{gradcheck_case, proptest_config, weighted_sum};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use std::fmt::{self, Write as _};
+use tapegrad::autograd::{Tape, Tensor, Var};
+
+/// Largest graph size `m`, `n`.
+const MAX_DIM: usize = 5;
+/// Largest magnitude bound of a value (see the module docs).
+const MAX_BOUND: f64 = 8.0;
+/// Largest derivative bound of a value.
+const MAX_SLOPE: f64 = 16.0;
+
+/// Cases of the gradcheck property per run.
+const GRADCHECK_CASES: u32 = 400;
+/// Cases of each of the other properties per run.
+const CASES: u32 = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeafShape {
+    /// `[m, n]`.
+    Matrix,
+    /// `[n]`.
+    Row,
+    /// `[m, 1]`.
+    Column,
+    /// `[n, n]`.
+    Square,
+    /// `[]`.
+    Scalar,
+}
+
+impl LeafShape {
+    fn dims(self, m: usize, n: usize) -> Vec<usize> {
+        match self {
+            LeafShape::Matrix => vec![m, n],
+            LeafShape::Row => vec![n],
+            LeafShape::Column => vec![m, 1],
+            LeafShape::Square => vec![n, n],
+            LeafShape::Scalar => vec![],
+        }
+    }
+}
+
+/// The ops a step can apply, simplest first: proptest shrinks an op towards the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpKind {
+    Add,
+    Mul,
+    Neg,
+    Sub,
+    Tanh,
+    Sigmoid,
+    Half,
+    Square,
+    Exp,
+    LogOfSquarePlusOne,
+    DivBySquarePlusOne,
+    SumRows,
+    MeanRows,
+    Transpose,
+    Matmul,
+    LogSoftmax,
+    Softmax,
+}
+
+const OPS: [OpKind; 17] = [
+    OpKind::Add,
+    OpKind::Mul,
+    OpKind::Neg,
+    OpKind::Sub,
+    OpKind::Tanh,
+    OpKind::Sigmoid,
+    OpKind::Half,
+    OpKind::Square,
+    OpKind::Exp,
+    OpKind::LogOfSquarePlusOne,
+    OpKind::DivBySquarePlusOne,
+    OpKind::SumRows,
+    OpKind::MeanRows,
+    OpKind::Transpose,
+    OpKind::Matmul,
+    OpKind::LogSoftmax,
+    OpKind::Softmax,
+];
+
+impl OpKind {
+    fn is_binary(self) -> bool {
+        matches!(self, OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::DivBySquarePlusOne | OpKind::Matmul)
+    }
+
+    /// The output's shape and bounds, or `None` if the op does not apply to these operands or
+    /// would leave the bounds.
+    fn result(self, a: &Info, b: &Info) -> Option<Info> {
+        let (ra, rb) = (a.shape.len(), b.shape.len());
+        let (shape, bound, slope) = match self {
+            OpKind::Add | OpKind::Sub => (broadcast(&a.shape, &b.shape)?, a.bound + b.bound, a.slope + b.slope),
+            OpKind::Mul => (broadcast(&a.shape, &b.shape)?, a.bound * b.bound, a.bound * b.slope + b.bound * a.slope),
+            // d/db (a / (b^2 + 1)) = -2ab / (b^2 + 1)^2, at most 0.65 |a| in size.
+            OpKind::DivBySquarePlusOne => (broadcast(&a.shape, &b.shape)?, a.bound, a.slope + 0.65 * a.bound * b.slope),
+            OpKind::Matmul => {
+                if ra != 2 || rb != 2 || a.shape[1] != b.shape[0] {
+                    return None;
+                }
+                let k = a.shape[1] as f64;
+                (vec![a.shape[0], b.shape[1]], k * a.bound * b.bound, k * (a.bound * b.slope + b.bound * a.slope))
+            }
+            OpKind::Neg => (a.shape.clone(), a.bound, a.slope),
+            OpKind::Tanh => (a.shape.clone(), 1.0, a.slope),
+            OpKind::Sigmoid => (a.shape.clone(), 1.0, a.slope / 4.0),
+            OpKind::Half => (a.shape.clone(), a.bound / 2.0, a.slope / 2.0),
+            OpKind::Square => (a.shape.clone(), a.bound * a.bound, 2.0 * a.bound * a.slope),
+            OpKind::Exp => (a.shape.clone(), a.bound.exp(), a.bound.exp() * a.slope),
+            // d/dx log(x^2 + 1) = 2x / (x^2 + 1), at most 1 in size.
+            OpKind::LogOfSquarePlusOne => (a.shape.clone(), (a.bound * a.bound).ln_1p(), a.slope),
+            OpKind::SumRows | OpKind::MeanRows => {
+                let (&rows, rest) = a.shape.split_first()?;
+                let scale = if self == OpKind::SumRows { rows as f64 } else { 1.0 };
+                (rest.to_vec(), scale * a.bound, scale * a.slope)
+            }
+            OpKind::Transpose => match a.shape[..] {
+                [r, c] => (vec![c, r], a.bound, a.slope),
+                _ => return None,
+            },
+            // |x_i - logsumexp(x)| <= 2B + ln(len); each output moves by at most 2 max |dx|.
+            OpKind::LogSoftmax => {
+                let len = *a.shape.last()? as f64;
+                (a.shape.clone(), 2.0 * a.bound + len.ln(), 2.0 * a.slope)
+            }
+            OpKind::Softmax => {
+                a.shape.last()?;
+                (a.shape.clone(), 1.0, 2.0 * a.slope)
+            }
+        };
+        (bound <= MAX_BOUND && slope <= MAX_SLOPE).then_some(Info { shape, bound, slope })
+    }
+
+    fn apply<'t>(self, a: Var<'t, f64>, b: Var<'t, f64>) -> Var<'t, f64> {
+        match self {
+            OpKind::Add => a + b,
+            OpKind::Sub => a - b,
+            OpKind::Mul => a * b,
+            OpKind::DivBySquarePlusOne => a / b.square().add_scalar(1.0),
+            OpKind::Matmul => a.matmul(b),
+            OpKind::Neg => -a,
+            OpKind::Tanh => a.tanh(),
+            OpKind::Sigmoid => a.sigmoid(),
+            OpKind::Half => a.scale(0.5),
+            OpKind::Square => a.square(),
+            OpKind::Exp => a.exp(),
+            OpKind::LogOfSquarePlusOne => a.square().add_scalar(1.0).log(),
+            OpKind::SumRows => a.sum_axis(0),
+            OpKind::MeanRows => a.mean_axis(0),
+            OpKind::Transpose => a.transpose(),
+            OpKind::LogSoftmax => a.log_softmax(),
+            OpKind::Softmax => a.softmax(),
+        }
+    }
+
+    fn write(self, f: &mut impl fmt::Write, a: usize, b: usize) -> fmt::Result {
+        match self {
+            OpKind::Add => write!(f, "v{a} + v{b}"),
+            OpKind::Sub => write!(f, "v{a} - v{b}"),
+            OpKind::Mul => write!(f, "v{a} * v{b}"),
+            OpKind::DivBySquarePlusOne => write!(f, "v{a} / (v{b}^2 + 1)"),
+            OpKind::Matmul => write!(f, "v{a} @ v{b}"),
+            OpKind::Neg => write!(f, "-v{a}"),
+            OpKind::Tanh => write!(f, "tanh(v{a})"),
+            OpKind::Sigmoid => write!(f, "sigmoid(v{a})"),
+            OpKind::Half => write!(f, "0.5 * v{a}"),
+            OpKind::Square => write!(f, "v{a}^2"),
+            OpKind::Exp => write!(f, "exp(v{a})"),
+            OpKind::LogOfSquarePlusOne => write!(f, "log(v{a}^2 + 1)"),
+            OpKind::SumRows => write!(f, "sum_axis(v{a}, 0)"),
+            OpKind::MeanRows => write!(f, "mean_axis(v{a}, 0)"),
+            OpKind::Transpose => write!(f, "transpose(v{a})"),
+            OpKind::LogSoftmax => write!(f, "log_softmax(v{a})"),
+            OpKind::Softmax => write!(f, "softmax(v{a})"),
+        }
+    }
+}
+
+/// The broadcast of two shapes, if they broadcast (axes matched from the right).
+fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let dim = |s: &[usize], k: usize| if k + s.len() >= rank { s[k + s.len() - rank] } else { 1 };
+    (0..rank)
+        .map(|k| match (dim(a, k), dim(b, k)) {
+            (x, y) if x == y || y == 1 => Some(x),
+            (1, y) => Some(y),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What resolution knows of a value: its shape and the bounds of the module docs.
+#[derive(Clone, Debug)]
+struct Info {
+    shape: Vec<usize>,
+    bound: f64,
+    slope: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Readout {
+    Sum,
+    Mean,
+    WeightedSum,
+}
+
+/// An operand choice: a fraction of the way through the values that fit, `x / 2^64`, like
+/// proptest's `Index`. It shrinks towards 0, the first (earliest) value that fits.
+#[derive(Clone, Copy, Debug)]
+struct Choice(u64);
+
+impl Choice {
+    fn get(self, fitting: &[usize]) -> usize {
+        fitting[((fitting.len() as u128 * u128::from(self.0)) >> 64) as usize]
+    }
+}
+
+/// One step as generated: an op and two operand choices (the second unused by unary ops).
+#[derive(Clone, Debug)]
+struct Step {
+    op: OpKind,
+    a: Choice,
+    b: Choice,
+}
+
+/// A graph as generated, before resolution.
+#[derive(Clone, Debug)]
+struct Spec {
+    m: usize,
+    n: usize,
+    /// Each leaf's shape, and a pool of values of which it takes the first it needs.
+    leaves: Vec<(LeafShape, Vec<f64>)>,
+    steps: Vec<Step>,
+    readouts: Vec<Readout>,
+}
+
+/// A resolved graph: values `0..leaves.len()` are the leaves, then one per node.
+#[derive(Clone)]
+struct Graph {
+    leaves: Vec<Tensor<f64>>,
+    /// `(op, a, b)`: `b` is `a` for unary ops.
+    nodes: Vec<(OpKind, usize, usize)>,
+    /// Every value no node consumes, with its readout.
+    outputs: Vec<(usize, Readout)>,
+}
+
+impl Spec {
+    fn resolve(&self) -> Graph {
+        let mut infos: Vec<Info> = Vec::new();
+        let mut leaves = Vec::new();
+        for (shape, pool) in &self.leaves {
+            let dims = shape.dims(self.m, self.n);
+            let numel = dims.iter().product();
+            leaves.push(Tensor::from_vec(&dims[..], pool[..numel].to_vec()));
+            infos.push(Info { shape: dims, bound: 1.0, slope: 1.0 });
+        }
+        let mut nodes = Vec::new();
+        for step in &self.steps {
+            let fits = |a: usize, b: usize| step.op.result(&infos[a], &infos[b]);
+            let firsts: Vec<usize> = (0..infos.len())
+                .filter(|&a| {
+                    if step.op.is_binary() {
+                        (0..infos.len()).any(|b| fits(a, b).is_some())
+                    } else {
+                        fits(a, a).is_some()
+                    }
+                })
+                .collect();
+            if firsts.is_empty() {
+                continue;
+            }
+            let a = step.a.get(&firsts);
+            let b = if step.op.is_binary() {
+                let seconds: Vec<usize> = (0..infos.len()).filter(|&b| fits(a, b).is_some()).collect();
+                step.b.get(&seconds)
+            } else {
+                a
+            };
+            let info = fits(a, b).expect("chosen among the operands that fit");
+            infos.push(info);
+            nodes.push((step.op, a, b));
+        }
+        let consumed = |v: usize| nodes.iter().any(|&(_, a, b)| a == v || b == v);
+        let unconsumed: Vec<usize> = (leaves.len()..infos.len()).filter(|&v| !consumed(v)).collect();
+        let sinks = if unconsumed.is_empty() { vec![0] } else { unconsumed };
+        let outputs = sinks.into_iter().enumerate().map(|(k, v)| (v, self.readouts[k % self.readouts.len()])).collect();
+        Graph { leaves, nodes, outputs }
+    }
+}
+
+impl Graph {
+    /// The graph on a tape, given one var per leaf.
+    fn build<'t>(&self, leaves: &[Var<'t, f64>]) -> Var<'t, f64> {
+        let mut values = leaves.to_vec();
+        for &(op, a, b) in &self.nodes {
+            values.push(op.apply(values[a], values[b]));
+        }
+        let terms = self.outputs.iter().map(|&(v, readout)| match readout {
+            Readout::Sum => values[v].sum(),
+            Readout::Mean => values[v].mean(),
+            Readout::WeightedSum => weighted_sum(values[v]),
+        });
+        terms.reduce(|acc, t| acc + t).expect("a graph has at least one output")
+    }
+}
+
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        for (i, leaf) in self.leaves.iter().enumerate() {
+            write!(s, "v{i}: {}; ", leaf.shape())?;
+        }
+        for (k, &(op, a, b)) in self.nodes.iter().enumerate() {
+            write!(s, "v{} = ", self.leaves.len() + k)?;
+            op.write(&mut s, a, b)?;
+            s.push_str("; ");
+        }
+        s.push_str("out = ");
+        for (k, &(v, readout)) in self.outputs.iter().enumerate() {
+            let plus = if k > 0 { " + " } else { "" };
+            match readout {
+                Readout::Sum => write!(s, "{plus}sum(v{v})")?,
+                Readout::Mean => write!(s, "{plus}mean(v{v})")?,
+                Readout::WeightedSum => write!(s, "{plus}sum(v{v} * c)")?,
+            }
+        }
+        for (i, leaf) in self.leaves.iter().enumerate() {
+            write!(s, "\n  v{i} = {:?}", leaf.data())?;
+        }
+        f.write_str(&s)
+    }
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    (proptest::sample::select(OPS.to_vec()), any::<u64>(), any::<u64>()).prop_map(|(op, a, b)| Step {
+        op,
+        a: Choice(a),
+        b: Choice(b),
+    })
+}
+
+/// Graphs of 1 to 4 leaves and 2 to 12 steps (fewer ops if a step finds no operand that fits).
+fn graph() -> impl Strategy<Value = Graph> {
+    let leaf_shape = prop_oneof![
+        Just(LeafShape::Matrix),
+        Just(LeafShape::Row),
+        Just(LeafShape::Column),
+        Just(LeafShape::Square),
+        Just(LeafShape::Scalar),
+    ];
+    let leaf = (leaf_shape, vec(-1.0..1.0f64, MAX_DIM * MAX_DIM));
+    let readout = prop_oneof![Just(Readout::Sum), Just(Readout::Mean), Just(Readout::WeightedSum)];
+    (1..=MAX_DIM, 1..=MAX_DIM, vec(leaf, 1..=4), vec(step(), 2..=12), vec(readout, 1..=4))
+        .prop_map(|(m, n, leaves, steps, readouts)| Spec { m, n, leaves, steps, readouts }.resolve())
+}
+
+/// The gradient of every leaf, from a fresh tape.
+fn gradients(graph: &Graph) -> Vec<Tensor<f64>> {
+    let tape = Tape::new();
+    let leaves: Vec<_> = graph.leaves.iter().map(|t| tape.leaf(t.clone())).collect();
+    let grads = graph.build(&leaves).backward();
+    leaves.iter().map(|&v| grads[v].clone()).collect()
+}
+
+proptest! {
+    #![proptest_config(proptest_config(GRADCHECK_CASES))]
+
+    #[test]
+    fn random_graphs_pass_gradcheck(graph in graph()) {
+        gradcheck_case(|v| graph.build(v), &graph.leaves)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest_config(CASES))]
+
+    #[test]
+    fn backward_twice_gives_identical_gradients(graph in graph()) {
+        let tape = Tape::new();
+        let leaves: Vec<_> = graph.leaves.iter().map(|t| tape.leaf(t.clone())).collect();
+        let loss = graph.build(&leaves);
+        let (first, second) = (loss.backward(), loss.backward());
+        for (k, &v) in leaves.iter().enumerate() {
+            // Bit for bit: a second pass that accumulated into the first would double it.
+            prop_assert_eq!(&first[v], &second[v], "leaf v{}", k);
+        }
+    }
+
+    #[test]
+    fn a_constant_gets_no_gradient_and_leaves_the_others_unchanged(graph in graph(), which in any::<Index>()) {
+        let constant = which.index(graph.leaves.len());
+        let tape = Tape::new();
+        let vars: Vec<_> = graph
+            .leaves
+            .iter()
+            .enumerate()
+            .map(|(k, t)| if k == constant { tape.constant(t.clone()) } else { tape.leaf(t.clone()) })
+            .collect();
+        let grads = graph.build(&vars).backward();
+        prop_assert!(grads.get(vars[constant]).is_none(), "constant v{} got a gradient", constant);
+        // The other leaves get exactly what they get when every input is a leaf: skipping the
+        // constant's gradient changes no arithmetic on theirs.
+        let all_leaves = gradients(&graph);
+        for (k, &v) in vars.iter().enumerate().filter(|&(k, _)| k != constant) {
+            prop_assert_eq!(&grads[v], &all_leaves[k], "leaf v{}", k);
+        }
+    }
+
+    #[test]
+    fn a_reset_tape_gives_the_same_gradients_as_a_fresh_one(first in graph(), second in graph()) {
+        // Recording on a reset tape reuses the first graph's buffers, with other sizes: a forward
+        // or backward that relied on a zeroed or right-sized buffer goes wrong here only.
+        let mut tape = Tape::new();
+        {
+            let leaves: Vec<_> = first.leaves.iter().map(|t| tape.leaf_from(t)).collect();
+            let grads = first.build(&leaves).backward();
+            tape.recycle(grads);
+        }
+        tape.reset();
+        let leaves: Vec<_> = second.leaves.iter().map(|t| tape.leaf_from(t)).collect();
+        let grads = second.build(&leaves).backward();
+        for (k, (&v, fresh)) in leaves.iter().zip(gradients(&second)).enumerate() {
+            prop_assert_eq!(&grads[v], &fresh, "leaf v{}", k);
+        }
+    }
+}
+
+#[test]
+fn the_debug_form_reads_as_expressions() {
+    let spec = Spec {
+        m: 2,
+        n: 3,
+        leaves: vec![(LeafShape::Matrix, vec![0.5; 25]), (LeafShape::Row, vec![-0.25; 25])],
+        steps: vec![
+            Step { op: OpKind::Tanh, a: Choice(0), b: Choice(0) },
+            Step { op: OpKind::Mul, a: Choice(u64::MAX), b: Choice(0) },
+        ],
+        readouts: vec![Readout::WeightedSum],
+    };
+    let graph = spec.resolve();
+    // Mul's first operand: the last value that fits (v2); its second: the first that fits (v0).
+    assert_eq!(
+        format!("{graph:?}"),
+        "v0: [2, 3]; v1: [3]; v2 = tanh(v0); v3 = v2 * v0; out = sum(v3 * c)\n  \
+         v0 = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]\n  v1 = [-0.25, -0.25, -0.25]"
+    );
+}
+
+#[test]
+fn the_generator_reaches_every_op_deep_graphs_reuse_and_broadcasts() {
+    // A generator that quietly dropped most steps (no operand fitting the bounds) would make
+    // the properties above vacuous: count what 400 graphs really contain.
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::new(proptest_config(GRADCHECK_CASES));
+    let (mut ops_seen, mut deep, mut reused, mut broadcasts, mut total_ops) = (Vec::new(), 0, 0, 0, 0);
+    for _ in 0..GRADCHECK_CASES {
+        let graph = graph().new_tree(&mut runner).unwrap().current();
+        total_ops += graph.nodes.len();
+        deep += usize::from(graph.nodes.len() >= 8);
+        let leaf_uses = |leaf: usize| {
+            graph
+                .nodes
+                .iter()
+                .map(|&(_, a, b)| usize::from(a == leaf) + usize::from(b == leaf && b != a))
+                .sum::<usize>()
+        };
+        reused += usize::from((0..graph.leaves.len()).any(|l| leaf_uses(l) >= 2));
+        let mut shapes: Vec<Vec<usize>> = graph.leaves.iter().map(|t| t.shape().dims().to_vec()).collect();
+        for &(op, a, b) in &graph.nodes {
+            if !ops_seen.contains(&op) {
+                ops_seen.push(op);
+            }
+            let info = |v: usize| Info { shape: shapes[v].clone(), bound: 0.0, slope: 0.0 };
+            let out = op.result(&info(a), &info(b)).unwrap().shape;
+            if op.is_binary() && op != OpKind::Matmul && (shapes[a] != out || shapes[b] != out) {
+                broadcasts += 1;
+            }
+            shapes.push(out);
+        }
+    }
+    println!("{total_ops} ops in all; {deep} graphs of 8 ops or more; {reused} reuse a leaf; {broadcasts} broadcasts");
+    assert_eq!(
+        ops_seen.len(),
+        OPS.len(),
+        "ops never generated: {:?}",
+        OPS.iter().filter(|op| !ops_seen.contains(op)).collect::<Vec<_>>()
+    );
+    let n = GRADCHECK_CASES as usize;
+    assert!(total_ops >= 5 * n, "{total_ops} ops in {n} graphs: too many steps dropped");
+    assert!(deep >= n / 5 && reused >= n / 2 && broadcasts >= n / 2);
+}

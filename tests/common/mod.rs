@@ -6,7 +6,7 @@
 
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, RngSeed, TestCaseError};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use tapegrad::autograd::{GradcheckOptions, Shape, Tensor, Var, gradcheck};
+use tapegrad::autograd::{Float, GradcheckOptions, Shape, Tensor, Var, gradcheck};
 
 /// The relative error every gradcheck in the suite must stay under.
 ///
@@ -126,4 +126,15 @@ where
     debug_assert_eq!(opts.rtol, MAX_REL_ERR);
     let report = gradcheck(f, inputs, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
     Ok(report.max_rel_err())
+}
+
+/// Machine epsilon of `T`, the gap between 1 and the next float (`2^-23` for f32, `2^-52` for
+/// f64), found by halving so that it works for any [`Float`].
+pub fn machine_epsilon<T: Float>() -> f64 {
+    let half = T::from_f64(0.5);
+    let mut e = T::ONE;
+    while T::ONE + e * half > T::ONE {
+        e *= half;
+    }
+    e.to_f64()
 }

@@ -282,7 +282,6 @@ fn excerpt(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{RngExt, SeedableRng, rngs::StdRng};
     use std::error::Error;
 
     fn parse(text: &str) -> Result<Dataset<f32>, DataError> {
@@ -440,50 +439,5 @@ mod tests {
         assert!(matches!(&err, DataError::BadNumber { text, .. } if *text == format!("{}...", "é".repeat(40))));
     }
 
-    #[test]
-    fn random_hostile_inputs_never_panic_and_results_are_consistent() {
-        // Mostly well-formed rows with about one field in ten replaced by something hostile:
-        // non-finite or overflowing numbers, words, a BOM, a multi-byte letter, an empty field,
-        // an extra comma, a stray carriage return.
-        let features = ["0", "1", " 3 ", "-2.5", "+1e3", ".5"];
-        let labels = ["0", "1", "2", "3"];
-        let hostile = ["nan", "inf", "1e39", "1.0", "x", "", "\u{feff}", "é", "-1", "99999999999999999999", "\r", ","];
-        let line_ends = ["\n", "\r\n", "\n \n", "\r"];
-        let mut rng = StdRng::seed_from_u64(42);
-        let (mut ok, mut err) = (0, 0);
-        for _ in 0..5000 {
-            let mut text = String::new();
-            for _ in 0..rng.random_range(0..6) {
-                for column in 0..3 {
-                    let field = if rng.random_range(0..10) == 0 {
-                        hostile[rng.random_range(0..hostile.len())]
-                    } else if column < 2 {
-                        features[rng.random_range(0..features.len())]
-                    } else {
-                        labels[rng.random_range(0..labels.len())]
-                    };
-                    text += field;
-                    text += if column < 2 { "," } else { line_ends[rng.random_range(0..line_ends.len())] };
-                }
-            }
-            let num_classes = if rng.random::<bool>() { None } else { Some(rng.random_range(0..5)) };
-            match parse_csv::<f32>(&text, "fuzz.csv", num_classes) {
-                Ok(data) => {
-                    ok += 1;
-                    assert!(data.features().all_finite(), "{text:?}");
-                    assert_eq!(data.features().numel(), data.len() * data.num_features());
-                    assert!(data.labels().iter().all(|&l| l < data.num_classes()));
-                }
-                Err(e) => {
-                    err += 1;
-                    if let Some(at) = e.location() {
-                        assert!(at.line >= 1 && at.line <= text.lines().count(), "{text:?}: {e}");
-                        assert!(at.column >= 1, "{text:?}: {e}");
-                    }
-                }
-            }
-        }
-        // Both outcomes were exercised.
-        assert!(ok > 500 && err > 500, "{ok} parsed, {err} rejected");
-    }
+    // Generated input, hostile and valid (22,000 cases per run), is in tests/csv_props.rs.
 }

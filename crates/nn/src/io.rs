@@ -696,6 +696,34 @@ mod tests {
     }
 
     #[test]
+    fn a_write_failing_at_any_point_keeps_the_previous_file() {
+        let dir = TempDir::new("cuts");
+        let path = dir.0.join("m.safetensors");
+        let old = model(8);
+        save(&old, &path).unwrap();
+        let old_bytes = fs::read(&path).unwrap();
+        let new = model(9);
+        let len = to_bytes(&new).len();
+        // Nothing written, part of the length prefix, part of the header, all but one byte, and
+        // every byte written before the error.
+        for cut in [0, 1, 8, len / 2, len - 1, len] {
+            let err = save_with(&new, &path, |file, bytes| {
+                file.write_all(&bytes[..cut])?;
+                Err(io::Error::other("interrupted (injected)"))
+            })
+            .unwrap_err();
+            assert!(matches!(err, IoError::Io { .. }), "cut {cut}: {err:?}");
+            assert_eq!(fs::read(&path).unwrap(), old_bytes, "cut {cut}");
+            assert_eq!(load::<f32>(&path).unwrap(), old, "cut {cut}");
+            assert_eq!(dir.entries(), ["m.safetensors"], "cut {cut}");
+        }
+        // With nothing there before, a failed save leaves nothing.
+        let fresh = dir.0.join("fresh.safetensors");
+        save_with(&new, &fresh, |_, _| Err(io::Error::other("interrupted (injected)"))).unwrap_err();
+        assert_eq!(dir.entries(), ["m.safetensors"]);
+    }
+
+    #[test]
     fn save_into_a_missing_directory_fails_cleanly() {
         let dir = TempDir::new("nodir");
         let path = dir.0.join("m.safetensors");

@@ -30,9 +30,12 @@
 //!   `|d(a b)| <= B_a D_b + B_b D_a`, ...). An op may only be applied where the result keeps
 //!   `B <= 8` and `D <= 16`: that stops `exp(exp(exp(x)))` and `x^(2^12)`, whose high
 //!   derivatives would swamp the stencil, while bounded activations (tanh, sigmoid, softmax)
-//!   reset `B` and let graphs grow deep;
-//! - at most 4 readouts of at most `MAX_DIM^2 = 25` values of size 8: `|out| <= 800`, so the
-//!   rounding error stays below `atol = 1e-9`.
+//!   reset `B` and let graphs grow deep. (With the bounds lifted, ten seeds found
+//!   `v2 = exp(v1); v3 = exp(v2); v6 = v3^2; v7 = exp(v6)`, values near 3e8, whose difference
+//!   quotient is off by 2.4e-7 relative: the stencil failing, not the tape.)
+//! - at most 4 readouts of at most `MAX_DIM^2 = 25` values of size 8, with weights under 1.5:
+//!   `|out| <= 1200`, so the rounding error, `1.5 * 2.2e-16 * 1200 / eps = 4e-10`, stays below
+//!   `atol = 1e-9`.
 
 mod common;
 

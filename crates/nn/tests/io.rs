@@ -95,10 +95,15 @@ fn valid_tensors() -> Vec<Raw> {
 }
 
 /// Writes `bytes` to a file in `dir` and loads it as `Mlp<f32>`.
+///
+/// Each call writes a new file and removes it after: rewriting one file in place makes ext4
+/// flush it to disk on every close, which made the byte-flip test below ten times slower.
 fn load_bytes(dir: &TempDir, bytes: &[u8]) -> (PathBuf, Result<Mlp<f32>, IoError>) {
-    let path = dir.file("crafted.safetensors");
+    static N: AtomicU64 = AtomicU64::new(0);
+    let path = dir.file(&format!("crafted-{}.safetensors", N.fetch_add(1, Ordering::Relaxed)));
     fs::write(&path, bytes).unwrap();
     let result = io::load::<f32>(&path);
+    fs::remove_file(&path).unwrap();
     (path, result)
 }
 

@@ -78,11 +78,13 @@ fn away_from_zero(lo: f64, hi: f64) -> BoxedStrategy<f64> {
 }
 
 /// An input of a shape drawn from `shape`, with values drawn from `value`.
-fn input(shape: BoxedStrategy<Vec<usize>>, value: BoxedStrategy<f64>) -> impl Strategy<Value = Input> {
-    shape.prop_flat_map(move |shape| {
-        let n: usize = shape.iter().product();
-        vec(value.clone(), n).prop_map(move |data| Input { shape: shape.clone(), data })
-    })
+fn input(shape: BoxedStrategy<Vec<usize>>, value: BoxedStrategy<f64>) -> BoxedStrategy<Input> {
+    shape
+        .prop_flat_map(move |shape| {
+            let n: usize = shape.iter().product();
+            vec(value.clone(), n).prop_map(move |data| Input { shape: shape.clone(), data })
+        })
+        .boxed()
 }
 
 type UnaryFn = for<'t> fn(Var<'t, f64>) -> Var<'t, f64>;

@@ -50,3 +50,32 @@ pub fn l2_penalty<'t, T: Float>(model: &(impl Module<T> + ?Sized), params: &[Var
     let first = weights.next().expect("l2_penalty: the model has no weights");
     weights.fold(first, |acc, s| acc + s).scale(T::from_f64(0.5) * lambda)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autograd::{Tape, Tensor};
+
+    #[test]
+    fn soft_targets_that_are_one_hot_give_the_hard_label_loss_and_gradient() {
+        let tape = Tape::<f64>::new();
+        let logits = tape.leaf(Tensor::from_rows(&[[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]]));
+        let onehot = tape.constant(Tensor::from_rows(&[[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]));
+        let hard = softmax_cross_entropy(logits, &[2, 1]);
+        let soft = softmax_cross_entropy_soft(logits, onehot);
+        // Both are -(1/2) (log_softmax[0, 2] + log_softmax[1, 1]); the soft one adds exact zeros.
+        assert!((hard.item() - soft.item()).abs() <= 1e-15, "{} vs {}", hard.item(), soft.item());
+        let (gh, gs) = (hard.backward(), soft.backward());
+        for (a, b) in gh[logits].data().iter().zip(gs[logits].data()) {
+            assert!((a - b).abs() <= 1e-15, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "softmax_cross_entropy_soft: logits [2, 3] vs targets [2, 2]: shapes differ")]
+    fn soft_targets_must_match_the_logits_shape() {
+        let tape = Tape::<f32>::new();
+        let logits = tape.leaf(Tensor::zeros([2, 3]));
+        let _ = softmax_cross_entropy_soft(logits, tape.constant(Tensor::zeros([2, 2])));
+    }
+}

@@ -14,90 +14,135 @@ use std::fmt;
 /// assert_eq!(s.numel(), 6);
 /// assert_eq!(s.to_string(), "[2, 3]");
 /// ```
-#[derive(PartialEq, Eq, Hash, Default)]
-pub struct Shape(SmallVec<[usize; 4]>);
+pub struct Shape {
+    dims: SmallVec<[usize; 4]>,
+    /// The product of `dims`, kept because every op asks for it and shapes never change.
+    numel: usize,
+}
 
 impl Shape {
     /// The shape of a scalar: no axes, one element.
+    #[inline]
     pub fn scalar() -> Self {
-        Shape(SmallVec::new())
+        Shape { dims: SmallVec::new(), numel: 1 }
     }
 
     /// A shape from a slice of axis lengths.
+    #[inline]
     pub fn new(dims: &[usize]) -> Self {
-        Shape(SmallVec::from_slice(dims))
+        Shape { dims: SmallVec::from_slice(dims), numel: dims.iter().product() }
     }
 
     /// The axis lengths.
+    #[inline]
     pub fn dims(&self) -> &[usize] {
-        &self.0
+        &self.dims
     }
 
     /// Number of axes.
+    #[inline]
     pub fn rank(&self) -> usize {
-        self.0.len()
+        self.dims.len()
     }
 
     /// Number of elements: the product of the axis lengths (1 for a scalar).
+    #[inline]
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        self.numel
     }
 
     /// Length of the last axis (1 for a scalar): the row length in row-major order.
+    #[inline]
     pub fn last_dim(&self) -> usize {
-        self.0.last().copied().unwrap_or(1)
+        self.dims.last().copied().unwrap_or(1)
     }
 
     /// `(rows, cols)` of a rank-2 shape.
     ///
     /// # Panics
     /// If the shape is not rank 2; `op` names the caller in the message.
+    #[inline]
     pub fn matrix(&self, op: &str) -> (usize, usize) {
-        match self.0[..] {
+        match self.dims[..] {
             [r, c] => (r, c),
             _ => panic!("{op}: expected a matrix (rank 2), got shape {self}"),
         }
     }
 }
 
-// By hand: SmallVec's derived clone goes through a generic extend; a slice copy is a memcpy.
+impl Default for Shape {
+    #[inline]
+    fn default() -> Self {
+        Shape::scalar()
+    }
+}
+
+// By hand, here and below: every op compares and copies shapes, and the derived versions go
+// through a generic extend or a `memcmp` call for what is at most four numbers.
 impl Clone for Shape {
+    #[inline]
     fn clone(&self) -> Self {
-        Shape(SmallVec::from_slice(&self.0))
+        Shape { dims: SmallVec::from_slice(&self.dims), numel: self.numel }
     }
 
+    #[inline]
     fn clone_from(&mut self, source: &Self) {
-        self.0.clear();
-        self.0.extend_from_slice(&source.0);
+        if *self != *source {
+            self.dims.clear();
+            self.dims.extend_from_slice(&source.dims);
+            self.numel = source.numel;
+        }
+    }
+}
+
+impl PartialEq for Shape {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.dims(), other.dims());
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+impl Eq for Shape {}
+
+impl std::hash::Hash for Shape {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.dims.hash(state);
     }
 }
 
 impl std::ops::Index<usize> for Shape {
     type Output = usize;
+    #[inline]
     fn index(&self, axis: usize) -> &usize {
-        &self.0[axis]
+        &self.dims[axis]
     }
 }
 
 impl<const N: usize> From<[usize; N]> for Shape {
+    #[inline]
     fn from(dims: [usize; N]) -> Self {
         Shape::new(&dims)
     }
 }
 
 impl From<&[usize]> for Shape {
+    #[inline]
     fn from(dims: &[usize]) -> Self {
         Shape::new(dims)
     }
 }
 
 impl From<Vec<usize>> for Shape {
+    #[inline]
     fn from(dims: Vec<usize>) -> Self {
-        Shape(SmallVec::from_vec(dims))
+        let numel = dims.iter().product();
+        Shape { dims: SmallVec::from_vec(dims), numel }
     }
 }
 
 impl From<&Shape> for Shape {
+    #[inline]
     fn from(s: &Shape) -> Self {
         s.clone()
     }
@@ -106,7 +151,7 @@ impl From<&Shape> for Shape {
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[")?;
-        for (i, d) in self.0.iter().enumerate() {
+        for (i, d) in self.dims.iter().enumerate() {
             if i > 0 {
                 write!(f, ", ")?;
             }
@@ -119,5 +164,47 @@ impl fmt::Display for Shape {
 impl fmt::Debug for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+
+    fn hash(s: &Shape) -> u64 {
+        let mut h = DefaultHasher::new();
+        s.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn every_constructor_keeps_numel_equal_to_the_product() {
+        let shapes = [
+            Shape::scalar(),
+            Shape::default(),
+            Shape::new(&[2, 3]),
+            Shape::from([4, 0, 5]),
+            Shape::from(vec![2, 3, 4, 5, 6]), // spills past the four inline axes
+            Shape::from(&[7usize][..]),
+        ];
+        for s in &shapes {
+            assert_eq!(s.numel(), s.dims().iter().product::<usize>(), "{s}");
+            assert_eq!(s.clone().numel(), s.numel(), "{s}");
+        }
+    }
+
+    #[test]
+    fn clone_from_copies_dims_and_numel_and_equality_ignores_nothing() {
+        let mut s = Shape::from([2, 3]);
+        s.clone_from(&Shape::from(vec![1, 2, 3, 4, 5]));
+        assert_eq!(s, Shape::from([1, 2, 3, 4, 5]));
+        assert_eq!(s.numel(), 120);
+        s.clone_from(&Shape::scalar());
+        assert_eq!((s.rank(), s.numel()), (0, 1));
+        assert_ne!(Shape::from([2, 3]), Shape::from([3, 2]));
+        assert_ne!(Shape::from([6]), Shape::from([6, 1]));
+        assert_eq!(hash(&Shape::from([2, 3])), hash(&Shape::from(vec![2, 3])));
     }
 }

@@ -169,17 +169,27 @@ impl<T: Float> Tape<T> {
     /// # Panics
     /// If an input belongs to another tape, or if the op's forward rejects the input shapes.
     pub fn apply<'t>(&'t self, op: impl Op<T>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
-        for (k, v) in inputs.iter().enumerate() {
-            assert!(std::ptr::eq(v.tape, self), "{}: input {k} (var #{}) belongs to another tape", op.name(), v.index);
-        }
         let mut out = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
-        let requires_grad = {
+        let mut ids = SmallVec::new();
+        let mut requires_grad = false;
+        {
             let nodes = self.nodes.borrow();
-            let values: SmallVec<[&Tensor<T>; 4]> = inputs.iter().map(|v| &nodes[v.index].value).collect();
+            // Pushed one by one: a `collect` into a SmallVec costs more than the small ops it feeds.
+            let mut values: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
+            for (k, v) in inputs.iter().enumerate() {
+                assert!(
+                    std::ptr::eq(v.tape, self),
+                    "{}: input {k} (var #{}) belongs to another tape",
+                    op.name(),
+                    v.index
+                );
+                let node = &nodes[v.index];
+                values.push(&node.value);
+                ids.push(v.index);
+                requires_grad |= node.requires_grad;
+            }
             op.forward(&values, &mut out);
-            inputs.iter().any(|v| nodes[v.index].requires_grad)
-        };
-        let ids = inputs.iter().map(|v| v.index).collect();
+        }
         self.push(Kind::Computed, Some(Box::new(op)), ids, out, requires_grad)
     }
 
@@ -300,7 +310,10 @@ impl<T: Float> Tape<T> {
                     grads[j] = Some(self.zeroed(nodes[j].value.shape()));
                 }
             }
-            let inputs: SmallVec<[&Tensor<T>; 4]> = node.inputs.iter().map(|&j| &nodes[j].value).collect();
+            let mut inputs: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
+            for &j in &node.inputs {
+                inputs.push(&nodes[j].value);
+            }
             match node.inputs[..] {
                 // Distinct inputs: each op writes straight into the stored gradients.
                 [j] => op.backward(&inputs, &node.value, &grad_output, &mut [grads[j].as_mut()]),

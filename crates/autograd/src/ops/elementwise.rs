@@ -6,6 +6,7 @@
 
 use crate::{Float, Op, Shape, Tensor, Var};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 
 /// An elementwise function `y = f(x)` and its derivative.
 pub trait UnaryRule<T: Float>: 'static {
@@ -170,7 +171,7 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let (a, b) = (inputs[0], inputs[1]);
         let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
-        out.reset_for_overwrite(bc.out.clone());
+        out.reset_for_overwrite(&*bc.out);
         let (ad, bd, od) = (a.data(), b.data(), out.data_mut());
         let (n, sa, sb) = (bc.inner, bc.inner_a, bc.inner_b);
         bc.for_each_row(|o, i, j| {
@@ -209,8 +210,9 @@ enum Operand {
 ///
 /// The work is done a row at a time: along the last axis each operand either runs contiguously
 /// (stride 1) or repeats one element (stride 0), so every inner loop is over plain slices.
-struct Broadcast {
-    out: Shape,
+struct Broadcast<'s> {
+    /// Borrowed from `a` when `a` already has the output's shape (no axis of `a` repeats).
+    out: Cow<'s, Shape>,
     a_strides: SmallVec<[usize; 4]>,
     b_strides: SmallVec<[usize; 4]>,
     /// Length of a row: the whole tensor when no axis repeats.
@@ -220,13 +222,13 @@ struct Broadcast {
     inner_b: usize,
 }
 
-impl Broadcast {
-    fn new<T: Float>(a: &Shape, b: &Shape, rule: &impl BinaryRule<T>) -> Self {
+impl<'s> Broadcast<'s> {
+    fn new<T: Float>(a: &'s Shape, b: &Shape, rule: &impl BinaryRule<T>) -> Self {
         if a == b {
             // The common case (and the fast one): one row covering everything.
             let n = a.numel();
             return Broadcast {
-                out: a.clone(),
+                out: Cow::Borrowed(a),
                 a_strides: SmallVec::new(),
                 b_strides: SmallVec::new(),
                 inner: n,
@@ -239,7 +241,7 @@ impl Broadcast {
         {
             // A bias row added to every row of a matrix.
             return Broadcast {
-                out: a.clone(),
+                out: Cow::Borrowed(a),
                 a_strides: SmallVec::from_slice(&[*n, 1]),
                 b_strides: SmallVec::from_slice(&[0, 1]),
                 inner: if *rows == 0 { 0 } else { *n },
@@ -273,7 +275,7 @@ impl Broadcast {
             0 => (0, 0),
             _ => (a_strides[rank - 1], b_strides[rank - 1]),
         };
-        Broadcast { out: Shape::new(&out), a_strides, b_strides, inner, inner_a, inner_b }
+        Broadcast { out: Cow::Owned(Shape::new(&out)), a_strides, b_strides, inner, inner_a, inner_b }
     }
 
     /// `grad += g * partial(a, b)` for one operand's gradient, elementwise over the output; where

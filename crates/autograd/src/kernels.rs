@@ -67,16 +67,44 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mu
 }
 
 /// Plain loops for small products, in whichever order keeps the inner loop contiguous:
-/// - `b` row-major (forward, and `dW = a^T g`): `c_i += a_ip * b_p` row by row (an axpy the
-///   compiler vectorises);
+/// - `b` row-major (forward): `c_i = sum_p a_ip * b_p` over blocks of 16, 8 and 4 columns whose
+///   sums stay in registers across `p` (1x64x64: 353 ns against 496 for one pass over `c_i`
+///   per `p`);
+/// - `b` row-major and `k < 4` (`dW = a^T g` at batch 1 is an outer product): `c_i += a_ip * b_p`
+///   row by row, an axpy the compiler vectorises;
 /// - `b` a transposed row-major matrix (`dA = g W^T`): `c_ij += dot(a_i, w_j)`, both rows
 ///   contiguous.
 fn direct<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
     let (k, n) = (a.cols, b.cols);
+    if b.cs == 1 && k >= 4 {
+        for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
+            let a_row = |p: usize| a.data[i * a.rs + p * a.cs];
+            let mut j = 0;
+            while j + BLOCK <= n {
+                block::<T, BLOCK>(a_row, b, j, k, beta, &mut c_row[j..j + BLOCK]);
+                j += BLOCK;
+            }
+            if j + BLOCK / 2 <= n {
+                block::<T, { BLOCK / 2 }>(a_row, b, j, k, beta, &mut c_row[j..j + BLOCK / 2]);
+                j += BLOCK / 2;
+            }
+            if j + BLOCK / 4 <= n {
+                block::<T, { BLOCK / 4 }>(a_row, b, j, k, beta, &mut c_row[j..j + BLOCK / 4]);
+                j += BLOCK / 4;
+            }
+            // The last few columns: one strided sum each.
+            for (j, c_ij) in c_row.iter_mut().enumerate().skip(j) {
+                let sum = (0..k).map(|p| a_row(p) * b.data[p * b.rs + j]).fold(T::ZERO, |s, x| s + x);
+                *c_ij = if beta == T::ZERO { sum } else { *c_ij + sum };
+            }
+        }
+        return;
+    }
     if beta == T::ZERO {
         c.fill(T::ZERO);
     }
     if b.cs == 1 {
+        // Few terms per sum (an outer product when k = 1): one pass over each row of `c` per term.
         for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
             for p in 0..k {
                 let a_ip = a.data[i * a.rs + p * a.cs];
@@ -99,6 +127,36 @@ fn direct<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
                 *c_ij += (0..k).map(|p| a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs]).sum::<T>();
             }
         }
+    }
+}
+
+/// Column block width of the row-major-`b` loop: 16 accumulators fill four SSE registers.
+const BLOCK: usize = 16;
+
+/// `c[j..j+W] (+)= sum_p a_p b[p, j..j+W]` with the `W` sums held in registers across `p`,
+/// instead of loading and storing the row of `c` once per `p`.
+#[inline(always)]
+fn block<T: Float, const W: usize>(
+    a_row: impl Fn(usize) -> T,
+    b: MatRef<'_, T>,
+    j: usize,
+    k: usize,
+    beta: T,
+    c: &mut [T],
+) {
+    let mut acc = [T::ZERO; W];
+    for p in 0..k {
+        let a_p = a_row(p);
+        let b_row: &[T; W] = b.data[p * b.rs + j..p * b.rs + j + W].try_into().expect("W columns");
+        for l in 0..W {
+            acc[l] += a_p * b_row[l];
+        }
+    }
+    // beta is 0 or 1; with 0, `c` may hold stale values (even NaN) that must not leak in.
+    if beta == T::ZERO {
+        c.copy_from_slice(&acc);
+    } else {
+        c.iter_mut().zip(acc).for_each(|(c, s)| *c += s);
     }
 }
 
@@ -150,6 +208,30 @@ mod tests {
             direct(va, vb, 0.0, &mut c);
             for (x, y) in c.iter().zip(&want) {
                 assert!((x - y).abs() < 1e-13, "{x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn column_blocks_and_their_tails_agree_with_the_definition() {
+        // Widths that hit every mix of 16-, 8- and 4-column blocks and strided leftovers, with
+        // few terms (the row-pass loop) and many (the blocked one). With beta = 0 the stale
+        // output is NaN, which must not leak in; with beta = 1 it is added to.
+        for k in [1, 3, 4, 9] {
+            for n in 1..=40 {
+                let m = 2;
+                let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+                let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+                let want = naive(&a, &b, m, k, n);
+                let mut c = vec![f64::NAN; m * n];
+                direct(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), 0.0, &mut c);
+                let mut c1 = vec![0.25; m * n];
+                direct(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), 1.0, &mut c1);
+                for ((x, x1), y) in c.iter().zip(&c1).zip(&want) {
+                    // Sums of at most 9 products of terms below 1: rounding stays near 1e-15.
+                    assert!((x - y).abs() < 1e-13, "k {k} n {n}: {x} vs {y}");
+                    assert!((x1 - (y + 0.25)).abs() < 1e-13, "k {k} n {n}, accumulating: {x1} vs {y} + 0.25");
+                }
             }
         }
     }

@@ -9,7 +9,7 @@ use rand::RngExt;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tapegrad::autograd::ops::elementwise::{Unary, UnaryRule};
-use tapegrad::autograd::{Float, Op, Tape, Tensor, Var, eval};
+use tapegrad::autograd::{Float, InputGrad, Op, Tape, Tensor, Var, eval};
 
 /// `y = ln(1 + e^x)`, `dy/dx = sigmoid(x)`.
 struct Softplus;
@@ -25,14 +25,14 @@ impl<T: Float> Op<T> for Softplus {
         out.assign(x.shape(), x.data().iter().map(|&x| x.max(T::ZERO) + (T::ONE + (-x.abs()).exp()).ln()));
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        let Some(gx) = grads[0].as_deref_mut() else { return };
-        for ((gx, &x), &g) in gx.data_mut().iter_mut().zip(inputs[0].data()).zip(g.data()) {
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        gx.add(inputs[0].data().iter().zip(g.data()).map(|(&x, &g)| {
             // sigmoid(x) = 1 / (1 + e^-x), written with e^-|x| for the same reason as above.
             let e = (-x.abs()).exp();
             let s = if x >= T::ZERO { T::ONE / (T::ONE + e) } else { e / (T::ONE + e) };
-            *gx += g * s;
-        }
+            g * s
+        }));
     }
 }
 
@@ -55,11 +55,13 @@ impl<T: Float> Op<T> for Hypot {
         out.assign(a.shape(), a.data().iter().zip(b.data()).map(|(&a, &b)| (a * a + b * b).sqrt()));
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], z: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+    fn backward(&self, inputs: &[&Tensor<T>], z: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         self.asked.borrow_mut().push([grads[0].is_some(), grads[1].is_some()]);
         for (k, slot) in grads.iter_mut().enumerate() {
-            let Some(gk) = slot.as_deref_mut() else { continue };
-            for (((gk, &v), &z), &g) in gk.data_mut().iter_mut().zip(inputs[k].data()).zip(z.data()).zip(g.data()) {
+            let Some(gk) = slot else { continue };
+            // The add-into way (`tensor()`), where Softplus uses `add`: both must accumulate.
+            let gk = gk.tensor().data_mut();
+            for (((gk, &v), &z), &g) in gk.iter_mut().zip(inputs[k].data()).zip(z.data()).zip(g.data()) {
                 *gk += g * v / z;
             }
         }
@@ -203,4 +205,59 @@ fn custom_ops_show_their_names_in_the_listing() {
     for line in ["#1 softplus #0", "#2 cube     #0", "#3 hypot    #1 #2"] {
         assert!(listing.contains(line), "no {line:?} in\n{listing}");
     }
+}
+
+/// `y = x` forward, but a backward that adds nothing: as if dy/dx were 0.
+struct Blocks;
+
+impl Op<f64> for Blocks {
+    fn name(&self) -> String {
+        "blocks".into()
+    }
+    fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+        out.assign(inputs[0].shape(), inputs[0].data().iter().copied());
+    }
+    fn backward(&self, _: &[&Tensor<f64>], _: &Tensor<f64>, _: &Tensor<f64>, _: &mut [Option<InputGrad<'_, f64>>]) {}
+}
+
+#[test]
+fn a_gradient_an_op_never_adds_to_is_zero_even_in_a_recycled_buffer() {
+    // The first step fills the tape's spare buffers with non-zero gradients; the second hands
+    // one of them to `Blocks` unzeroed, and the engine must clear it since nothing was added.
+    let mut tape = Tape::<f64>::new();
+    let x0 = Tensor::from_vec([3], vec![1.0, -2.0, 0.5]);
+    let x = tape.leaf_from(&x0);
+    let grads = (x * x).scale(7.0).sum().backward();
+    assert_eq!(grads[x].data(), &[14.0, -28.0, 7.0]);
+    tape.recycle(grads);
+    tape.reset();
+    let x = tape.leaf_from(&x0);
+    let h = x.exp(); // an intermediate, so the op's input gradient comes from the spare pool
+    let y = (tape.apply(Blocks, &[h]) + x).sum();
+    assert_eq!(y.backward()[x].data(), &[1.0, 1.0, 1.0], "only the `+ x` path contributes");
+}
+
+/// Adds one value too few.
+struct ShortAdd;
+
+impl Op<f64> for ShortAdd {
+    fn name(&self) -> String {
+        "short_add".into()
+    }
+    fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+        out.assign(inputs[0].shape(), inputs[0].data().iter().copied());
+    }
+    fn backward(&self, _: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut [Option<InputGrad<'_, f64>>]) {
+        if let Some(gx) = &mut grads[0] {
+            gx.add(g.data()[1..].iter().copied());
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "InputGrad::add: 2 values for a gradient of shape [3]")]
+fn adding_the_wrong_number_of_values_names_both_counts() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::zeros([3]));
+    tape.apply(ShortAdd, &[x]).sum().backward();
 }

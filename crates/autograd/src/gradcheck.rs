@@ -233,7 +233,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Op, Tensor};
+    use crate::{InputGrad, Op, Tensor};
 
     /// An op with a deliberately wrong backward (twice the true gradient of x^2).
     struct WrongSquare;
@@ -249,12 +249,10 @@ mod tests {
             inputs: &[&Tensor<f64>],
             _: &Tensor<f64>,
             g: &Tensor<f64>,
-            grads: &mut [Option<&mut Tensor<f64>>],
+            grads: &mut [Option<InputGrad<'_, f64>>],
         ) {
-            let gx = grads[0].as_deref_mut().unwrap();
-            for ((gx, x), g) in gx.data_mut().iter_mut().zip(inputs[0].data()).zip(g.data()) {
-                *gx += g * 4.0 * x;
-            }
+            let gx = grads[0].as_mut().unwrap();
+            gx.add(inputs[0].data().iter().zip(g.data()).map(|(x, g)| g * 4.0 * x));
         }
     }
 

@@ -100,21 +100,26 @@ fn direct<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
         }
         return;
     }
-    if beta == T::ZERO {
-        c.fill(T::ZERO);
-    }
     if b.cs == 1 {
-        // Few terms per sum (an outer product when k = 1): one pass over each row of `c` per term.
+        // Few terms per sum (an outer product when k = 1): one pass over each row of `c` per
+        // term, the first one assigning when beta is 0.
         for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
             for p in 0..k {
                 let a_ip = a.data[i * a.rs + p * a.cs];
                 let b_row = &b.data[p * b.rs..p * b.rs + n];
-                for (c_ij, &b_pj) in c_row.iter_mut().zip(b_row) {
-                    *c_ij += a_ip * b_pj;
+                if p == 0 && beta == T::ZERO {
+                    c_row.iter_mut().zip(b_row).for_each(|(c_ij, &b_pj)| *c_ij = a_ip * b_pj);
+                } else {
+                    c_row.iter_mut().zip(b_row).for_each(|(c_ij, &b_pj)| *c_ij += a_ip * b_pj);
                 }
             }
         }
-    } else if b.rs == 1 && a.cs == 1 {
+        return;
+    }
+    if beta == T::ZERO {
+        c.fill(T::ZERO);
+    }
+    if b.rs == 1 && a.cs == 1 {
         for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
             let a_row = &a.data[i * a.rs..i * a.rs + k];
             for (j, c_ij) in c_row.iter_mut().enumerate() {

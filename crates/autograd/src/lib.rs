@@ -30,6 +30,7 @@
 mod float;
 mod gradcheck;
 mod gradients;
+mod input_grad;
 pub(crate) mod kernels;
 pub mod ops;
 mod shape;
@@ -41,6 +42,7 @@ pub use gradcheck::{
     GradcheckError, GradcheckOptions, GradcheckReport, InputReport, Stencil, gradcheck, numeric_gradient,
 };
 pub use gradients::Gradients;
+pub use input_grad::InputGrad;
 pub use shape::Shape;
 pub use tape::{Op, Tape, Var, eval};
 pub use tensor::Tensor;

@@ -1,6 +1,6 @@
 //! The tape: a list of recorded ops in creation order, and the one reverse loop over it.
 
-use crate::{Float, Gradients, Shape, Tensor};
+use crate::{Float, Gradients, InputGrad, Shape, Tensor};
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Every built-in op implements this trait, and so can yours; [`Tape::apply`] records any `Op`.
 ///
 /// ```
-/// use autograd::{Op, Tape, Tensor};
+/// use autograd::{InputGrad, Op, Tape, Tensor};
 ///
 /// /// y = x^3, dy/dx = 3 x^2.
 /// struct Cube;
@@ -29,12 +29,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///         inputs: &[&Tensor<f64>],
 ///         _output: &Tensor<f64>,
 ///         grad_output: &Tensor<f64>,
-///         grad_inputs: &mut [Option<&mut Tensor<f64>>],
+///         grad_inputs: &mut [Option<InputGrad<'_, f64>>],
 ///     ) {
-///         if let Some(gx) = grad_inputs[0].as_deref_mut() {
-///             for ((gx, x), g) in gx.data_mut().iter_mut().zip(inputs[0].data()).zip(grad_output.data()) {
-///                 *gx += g * 3.0 * x * x;
-///             }
+///         if let Some(gx) = &mut grad_inputs[0] {
+///             gx.add(inputs[0].data().iter().zip(grad_output.data()).map(|(x, g)| g * 3.0 * x * x));
 ///         }
 ///     }
 /// }
@@ -60,16 +58,16 @@ pub trait Op<T: Float>: 'static {
 
     /// Adds this op's contribution to the gradient of each input.
     ///
-    /// `grad_output` is dL/d(output). For each `i` with `grad_inputs[i]` set, add (never
-    /// assign: a value used twice gets two contributions) dL/d(input `i`) into it; it already
-    /// has the input's shape. `None` means that input needs no gradient (a constant), so its
-    /// work can be skipped.
+    /// `grad_output` is dL/d(output). For each `i` with `grad_inputs[i]` set, add dL/d(input `i`)
+    /// through the [`InputGrad`] handle, which has the input's shape (a value used twice gets
+    /// two contributions, and the handle sums them). `None` means that input needs no gradient
+    /// (a constant), so its work can be skipped.
     fn backward(
         &self,
         inputs: &[&Tensor<T>],
         output: &Tensor<T>,
         grad_output: &Tensor<T>,
-        grad_inputs: &mut [Option<&mut Tensor<T>>],
+        grad_inputs: &mut [Option<InputGrad<'_, T>>],
     );
 }
 
@@ -283,6 +281,14 @@ impl<T: Float> Tape<T> {
         t
     }
 
+    /// Like [`zeroed`](Tape::zeroed), but with stale contents, for a gradient whose first
+    /// contribution assigns every element (see [`InputGrad`]).
+    fn recycled(&self, shape: &Shape) -> Tensor<T> {
+        let mut t = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+        t.reset_for_overwrite(shape);
+        t
+    }
+
     /// Reverse-mode differentiation of node `loss`: one loop over the tape in reverse, each op
     /// adding its inputs' gradients. Node ids are creation order, hence already topological.
     fn backward(&self, loss: usize) -> Gradients<T> {
@@ -305,21 +311,33 @@ impl<T: Float> Tape<T> {
             let node = &nodes[i];
             let Some(op) = &node.op else { continue };
             let Some(grad_output) = grads[i].take() else { continue };
-            for &j in &node.inputs {
-                if nodes[j].requires_grad && grads[j].is_none() {
-                    grads[j] = Some(self.zeroed(nodes[j].value.shape()));
-                }
-            }
             let mut inputs: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
             for &j in &node.inputs {
                 inputs.push(&nodes[j].value);
             }
+            // An input's first contribution goes into a recycled buffer, unzeroed: the op assigns.
+            let mut fresh = |j: usize| {
+                let first = nodes[j].requires_grad && grads[j].is_none();
+                if first {
+                    grads[j] = Some(self.recycled(nodes[j].value.shape()));
+                }
+                first
+            };
             match node.inputs[..] {
                 // Distinct inputs: each op writes straight into the stored gradients.
-                [j] => op.backward(&inputs, &node.value, &grad_output, &mut [grads[j].as_mut()]),
+                [j] => {
+                    let fj = fresh(j);
+                    let mut slots = [grads[j].as_mut().map(|g| InputGrad::new(g, fj))];
+                    op.backward(&inputs, &node.value, &grad_output, &mut slots);
+                    slots.into_iter().flatten().for_each(InputGrad::finish);
+                }
                 [j, k] if j != k => {
+                    let (fj, fk) = (fresh(j), fresh(k));
                     let [gj, gk] = grads.get_disjoint_mut([j, k]).expect("distinct indices below the node's");
-                    op.backward(&inputs, &node.value, &grad_output, &mut [gj.as_mut(), gk.as_mut()]);
+                    let mut slots =
+                        [gj.as_mut().map(|g| InputGrad::new(g, fj)), gk.as_mut().map(|g| InputGrad::new(g, fk))];
+                    op.backward(&inputs, &node.value, &grad_output, &mut slots);
+                    slots.into_iter().flatten().for_each(InputGrad::finish);
                 }
                 _ => self.backward_with_repeats(&nodes, &mut grads, i, &inputs, &grad_output),
             }
@@ -345,18 +363,25 @@ impl<T: Float> Tape<T> {
         grad_output: &Tensor<T>,
     ) {
         let node = &nodes[i];
-        let mut slots: SmallVec<[Option<Tensor<T>>; 4]> = node
+        // (buffer, fresh) per input: the stored gradient for the first use, a new one after.
+        type Slot<T> = Option<(Tensor<T>, bool)>;
+        let mut slots: SmallVec<[Slot<T>; 4]> = node
             .inputs
             .iter()
             .map(|&j| {
-                nodes[j].requires_grad.then(|| grads[j].take().unwrap_or_else(|| self.zeroed(nodes[j].value.shape())))
+                nodes[j].requires_grad.then(|| match grads[j].take() {
+                    Some(g) => (g, false),
+                    None => (self.recycled(nodes[j].value.shape()), true),
+                })
             })
             .collect();
         {
-            let mut views: SmallVec<[Option<&mut Tensor<T>>; 4]> = slots.iter_mut().map(Option::as_mut).collect();
+            let mut views: SmallVec<[Option<InputGrad<'_, T>>; 4]> =
+                slots.iter_mut().map(|s| s.as_mut().map(|(g, fresh)| InputGrad::new(g, *fresh))).collect();
             node.op.as_ref().expect("an op node").backward(inputs, &node.value, grad_output, &mut views);
+            views.into_iter().flatten().for_each(InputGrad::finish);
         }
-        for (slot, &j) in slots.into_iter().zip(&node.inputs) {
+        for (slot, &j) in slots.into_iter().map(|s| s.map(|(g, _)| g)).zip(&node.inputs) {
             let Some(g) = slot else { continue };
             match &mut grads[j] {
                 Some(existing) => {

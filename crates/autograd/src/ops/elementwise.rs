@@ -4,7 +4,7 @@
 //! two partial derivatives. [`Unary`] and [`Binary`] turn a rule into an [`Op`], so a new
 //! elementwise op is a dozen lines and never touches backward.
 
-use crate::{Float, Op, Shape, Tensor, Var};
+use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -31,12 +31,9 @@ impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
         out.assign(x.shape(), x.data().iter().map(|&x| self.0.f(x)));
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        let Some(gx) = grads[0].as_deref_mut() else { return };
-        let rows = gx.data_mut().iter_mut().zip(inputs[0].data()).zip(y.data()).zip(g.data());
-        for (((gx, &x), &y), &g) in rows {
-            *gx += g * self.0.df(x, y);
-        }
+    fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        gx.add(inputs[0].data().iter().zip(y.data()).zip(g.data()).map(|((&x, &y), &g)| g * self.0.df(x, y)));
     }
 }
 
@@ -186,15 +183,26 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         });
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         let (a, b) = (inputs[0], inputs[1]);
-        let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
         let [ga, gb] = grads else { unreachable!("binary op with {} inputs", grads.len()) };
-        if let Some(ga) = ga.as_deref_mut() {
-            bc.accumulate(ga.data_mut(), Operand::A, (a.data(), b.data(), g.data()), |x, y| self.0.da(x, y));
+        let (ad, bd, gd) = (a.data(), b.data(), g.data());
+        if a.shape() == b.shape() {
+            // No broadcasting: one plain pass per operand.
+            if let Some(ga) = ga {
+                ga.add(ad.iter().zip(bd).zip(gd).map(|((&x, &y), &g)| g * self.0.da(x, y)));
+            }
+            if let Some(gb) = gb {
+                gb.add(ad.iter().zip(bd).zip(gd).map(|((&x, &y), &g)| g * self.0.db(x, y)));
+            }
+            return;
         }
-        if let Some(gb) = gb.as_deref_mut() {
-            bc.accumulate(gb.data_mut(), Operand::B, (a.data(), b.data(), g.data()), |x, y| self.0.db(x, y));
+        let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
+        if let Some(ga) = ga {
+            bc.accumulate(ga, Operand::A, (ad, bd, gd), |x, y| self.0.da(x, y));
+        }
+        if let Some(gb) = gb {
+            bc.accumulate(gb, Operand::B, (ad, bd, gd), |x, y| self.0.db(x, y));
         }
     }
 }
@@ -279,25 +287,46 @@ impl<'s> Broadcast<'s> {
     }
 
     /// `grad += g * partial(a, b)` for one operand's gradient, elementwise over the output; where
-    /// that operand repeats along a row (stride 0), it receives the row's sum.
-    #[inline]
+    /// that operand repeats (stride 0), it receives the sum over the repeats.
     fn accumulate<T: Float>(
+        &self,
+        grad: &mut InputGrad<'_, T>,
+        which: Operand,
+        data: (&[T], &[T], &[T]),
+        partial: impl Fn(T, T) -> T,
+    ) {
+        if grad.shape().numel() == self.out.numel() {
+            // This operand does not repeat: each element is written once, so the first
+            // contribution can assign.
+            match grad.raw() {
+                (true, g) => self.accumulate_into::<T, true>(g, which, data, partial),
+                (false, g) => self.accumulate_into::<T, false>(g, which, data, partial),
+            }
+        } else {
+            self.accumulate_into::<T, false>(grad.tensor().data_mut(), which, data, partial);
+        }
+    }
+
+    /// [`accumulate`](Broadcast::accumulate) into plain elements, assigning if `ASSIGN`.
+    #[inline]
+    fn accumulate_into<T: Float, const ASSIGN: bool>(
         &self,
         grad: &mut [T],
         which: Operand,
         (ad, bd, gd): (&[T], &[T], &[T]),
         partial: impl Fn(T, T) -> T,
     ) {
+        let put = |d: &mut T, v: T| if ASSIGN { *d = v } else { *d += v };
         let (n, sa, sb) = (self.inner, self.inner_a, self.inner_b);
         self.for_each_row(|o, i, j| {
             let g = &gd[o..o + n];
             let (start, stride) = if which == Operand::A { (i, sa) } else { (j, sb) };
             if sa == 1 && sb == 1 {
                 let rows = grad[start..start + n].iter_mut().zip(g).zip(ad[i..i + n].iter().zip(&bd[j..j + n]));
-                rows.for_each(|((d, &g), (&x, &y))| *d += g * partial(x, y));
+                rows.for_each(|((d, &g), (&x, &y))| put(d, g * partial(x, y)));
             } else {
                 for (k, &g) in g.iter().enumerate() {
-                    grad[start + k * stride] += g * partial(ad[i + k * sa], bd[j + k * sb]);
+                    put(&mut grad[start + k * stride], g * partial(ad[i + k * sa], bd[j + k * sb]));
                 }
             }
         });

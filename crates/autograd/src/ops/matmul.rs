@@ -1,7 +1,7 @@
 //! Matrix product and transpose.
 
 use crate::kernels::{MatRef, gemm};
-use crate::{Float, Op, Tensor, Var};
+use crate::{Float, InputGrad, Op, Tensor, Var};
 
 /// `C = A B` for `A: [m, k]`, `B: [k, n]`: `dA = G B^T`, `dB = A^T G`.
 pub struct MatMul;
@@ -19,16 +19,20 @@ impl<T: Float> Op<T> for MatMul {
         gemm(MatRef::row_major(a.data(), m, k), MatRef::row_major(b.data(), k, n), T::ZERO, out.data_mut());
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         let (a, b) = (inputs[0], inputs[1]);
         let (m, k, n) = matmul_dims(a, b);
         let g = MatRef::row_major(g.data(), m, n);
         let [ga, gb] = grads else { unreachable!("matmul with {} inputs", grads.len()) };
-        if let Some(ga) = ga.as_deref_mut() {
-            gemm(g, MatRef::row_major(b.data(), k, n).t(), T::ONE, ga.data_mut());
+        // beta = 0 overwrites a gradient's stale first buffer, beta = 1 adds to it.
+        let beta = |fresh: bool| if fresh { T::ZERO } else { T::ONE };
+        if let Some(ga) = ga {
+            let (fresh, ga) = ga.raw();
+            gemm(g, MatRef::row_major(b.data(), k, n).t(), beta(fresh), ga);
         }
-        if let Some(gb) = gb.as_deref_mut() {
-            gemm(MatRef::row_major(a.data(), m, k).t(), g, T::ONE, gb.data_mut());
+        if let Some(gb) = gb {
+            let (fresh, gb) = gb.raw();
+            gemm(MatRef::row_major(a.data(), m, k).t(), g, beta(fresh), gb);
         }
     }
 }
@@ -60,10 +64,16 @@ impl<T: Float> Op<T> for Transpose {
         out.assign([c, r], (0..c).flat_map(|j| (0..r).map(move |i| d[i * c + j])));
     }
 
-    fn backward(&self, _inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        let Some(gx) = grads[0].as_deref_mut() else { return };
+    fn backward(
+        &self,
+        _inputs: &[&Tensor<T>],
+        _out: &Tensor<T>,
+        g: &Tensor<T>,
+        grads: &mut [Option<InputGrad<'_, T>>],
+    ) {
+        let Some(gx) = &mut grads[0] else { return };
         let (c, r) = g.shape().matrix("transpose");
-        let (gd, gx) = (g.data(), gx.data_mut());
+        let (gd, gx) = (g.data(), gx.tensor().data_mut());
         for i in 0..r {
             for j in 0..c {
                 gx[i * c + j] += gd[j * r + i];

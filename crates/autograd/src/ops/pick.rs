@@ -1,6 +1,6 @@
 //! Picking one entry per row by class index, and the negative log-likelihood built on it.
 
-use crate::{Float, Op, Shape, Tensor, Var};
+use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
 
 /// `y_i = x[i, label_i]` for `x: [n, c]`: `dx[i, label_i] = g_i`, zero elsewhere.
 pub struct Pick {
@@ -38,10 +38,11 @@ impl<T: Float> Op<T> for Pick {
         out.assign([n], self.labels.iter().enumerate().map(|(i, &l)| x.data()[i * c + l]));
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        let Some(gx) = grads[0].as_deref_mut() else { return };
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
         let c = inputs[0].shape().last_dim();
-        let gx = gx.data_mut();
+        // A scatter: the rest of the row gets no contribution, so start from zeros.
+        let gx = gx.tensor().data_mut();
         for (i, (&l, &g)) in self.labels.iter().zip(g.data()).enumerate() {
             gx[i * c + l] += g;
         }
@@ -68,11 +69,12 @@ impl<T: Float> Op<T> for Nll {
         out.assign(Shape::scalar(), [-total / T::from_f64(n.max(1) as f64)]);
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        let Some(gx) = grads[0].as_deref_mut() else { return };
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
         let c = inputs[0].shape().last_dim();
         let scaled = -g.item() / T::from_f64(self.labels.len().max(1) as f64);
-        let gx = gx.data_mut();
+        // A scatter: the rest of the row gets no contribution, so start from zeros.
+        let gx = gx.tensor().data_mut();
         for (i, &l) in self.labels.iter().enumerate() {
             gx[i * c + l] += scaled;
         }

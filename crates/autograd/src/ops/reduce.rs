@@ -1,6 +1,6 @@
 //! Reductions: sums and means.
 
-use crate::{Float, Op, Shape, Tensor, Var};
+use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
 
 /// `y = sum_i x_i` (a scalar): `dx_i = g`.
 pub struct Sum;
@@ -14,10 +14,15 @@ impl<T: Float> Op<T> for Sum {
         out.assign(Shape::scalar(), [inputs[0].data().iter().copied().sum()]);
     }
 
-    fn backward(&self, _inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        if let Some(gx) = grads[0].as_deref_mut() {
-            let g = g.item();
-            gx.data_mut().iter_mut().for_each(|v| *v += g);
+    fn backward(
+        &self,
+        _inputs: &[&Tensor<T>],
+        _out: &Tensor<T>,
+        g: &Tensor<T>,
+        grads: &mut [Option<InputGrad<'_, T>>],
+    ) {
+        if let Some(gx) = &mut grads[0] {
+            gx.add_scalar(g.item());
         }
     }
 }
@@ -37,10 +42,9 @@ impl<T: Float> Op<T> for Mean {
         out.assign(Shape::scalar(), [x.data().iter().copied().sum::<T>() / n]);
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        if let Some(gx) = grads[0].as_deref_mut() {
-            let g = g.item() / T::from_f64(inputs[0].numel() as f64);
-            gx.data_mut().iter_mut().for_each(|v| *v += g);
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        if let Some(gx) = &mut grads[0] {
+            gx.add_scalar(g.item() / T::from_f64(inputs[0].numel() as f64));
         }
     }
 }
@@ -85,10 +89,10 @@ impl<T: Float> Op<T> for SumAxis {
         }
     }
 
-    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        let Some(gx) = grads[0].as_deref_mut() else { return };
+    fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
         let (outer, len, inner) = self.split(inputs[0]);
-        let (gd, gx) = (g.data(), gx.data_mut());
+        let (gd, gx) = (g.data(), gx.tensor().data_mut());
         for o in 0..outer {
             for j in 0..len {
                 let dst = &mut gx[(o * len + j) * inner..][..inner];

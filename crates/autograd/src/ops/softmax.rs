@@ -1,6 +1,6 @@
 //! Log-softmax along the last axis, as one numerically stable primitive.
 
-use crate::{Float, Op, Tensor, Var};
+use crate::{Float, InputGrad, Op, Tensor, Var};
 
 /// `y = x - max(x) - ln(sum(exp(x - max(x))))` per row (last axis):
 /// `dx = g - softmax(x) * sum(g)` per row, with `softmax(x) = exp(y)` from the saved output.
@@ -28,17 +28,22 @@ impl<T: Float> Op<T> for LogSoftmax {
         }
     }
 
-    fn backward(&self, _inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<&mut Tensor<T>>]) {
-        let Some(gx) = grads[0].as_deref_mut() else { return };
+    fn backward(&self, _inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
         let n = y.shape().last_dim();
         if n == 0 {
             return;
         }
-        let rows = gx.data_mut().chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n));
+        // Every element is written once: a first contribution assigns.
+        let (fresh, gx) = gx.raw();
+        let rows = gx.chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n));
         for ((gx, y), g) in rows {
             let g_sum: T = g.iter().copied().sum();
-            for ((gx, &y), &g) in gx.iter_mut().zip(y).zip(g) {
-                *gx += g - y.exp() * g_sum;
+            let values = y.iter().zip(g).map(|(&y, &g)| g - y.exp() * g_sum);
+            if fresh {
+                gx.iter_mut().zip(values).for_each(|(gx, v)| *gx = v);
+            } else {
+                gx.iter_mut().zip(values).for_each(|(gx, v)| *gx += v);
             }
         }
     }

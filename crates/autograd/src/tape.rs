@@ -111,7 +111,7 @@ pub struct Tape<T: Float = f32> {
     id: u64,
     nodes: RefCell<Vec<Node<T>>>,
     /// Buffers of values and gradients no longer needed, handed out again before allocating.
-    spare: RefCell<Vec<Vec<T>>>,
+    spare: RefCell<Buffers<T>>,
     /// The slot list of the last recycled gradient store, reused by the next backward.
     spare_slots: RefCell<Vec<Option<Tensor<T>>>>,
 }
@@ -134,7 +134,7 @@ impl<T: Float> Tape<T> {
         Tape {
             id: fresh_id(),
             nodes: RefCell::new(Vec::new()),
-            spare: RefCell::new(Vec::new()),
+            spare: RefCell::new(Buffers::default()),
             spare_slots: RefCell::new(Vec::new()),
         }
     }
@@ -167,7 +167,7 @@ impl<T: Float> Tape<T> {
     /// # Panics
     /// If an input belongs to another tape, or if the op's forward rejects the input shapes.
     pub fn apply<'t>(&'t self, op: impl Op<T>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
-        let mut out = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+        let mut out = Tensor::from_buffer(self.spare.borrow_mut().take_value(self.len()));
         let mut ids = SmallVec::new();
         let mut requires_grad = false;
         {
@@ -208,19 +208,20 @@ impl<T: Float> Tape<T> {
     /// [`Gradients`] store from before is refused by vars recorded after.
     pub fn reset(&mut self) {
         self.id = fresh_id();
-        let nodes = self.nodes.get_mut();
-        let spare = self.spare.get_mut();
-        // Reversed, so the next recording pops node 0's buffer first and, for the same graph,
-        // every node gets back a buffer of exactly its size.
-        for mut node in nodes.drain(..).rev() {
-            spare.push(node.value.take_data());
-        }
+        let values = self.nodes.get_mut().drain(..).map(|mut node| node.value.take_data());
+        self.spare.get_mut().put_values(values);
     }
 
     /// Gives the buffers of a gradient store back to the tape, to be reused by the next step.
     pub fn recycle(&self, grads: Gradients<T>) {
         let mut slots = grads.into_slots();
-        self.spare.borrow_mut().extend(slots.iter_mut().filter_map(Option::take).map(Tensor::into_vec));
+        let mut spare = self.spare.borrow_mut();
+        for (node, slot) in slots.iter_mut().enumerate() {
+            if let Some(g) = slot.take() {
+                spare.put_grad(node, g.into_vec());
+            }
+        }
+        drop(spare);
         *self.spare_slots.borrow_mut() = slots;
     }
 
@@ -267,7 +268,7 @@ impl<T: Float> Tape<T> {
     }
 
     fn copy_into_spare(&self, value: &Tensor<T>) -> Tensor<T> {
-        let mut copy = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+        let mut copy = Tensor::from_buffer(self.spare.borrow_mut().take_value(self.len()));
         copy.copy_from(value);
         copy
     }
@@ -275,16 +276,16 @@ impl<T: Float> Tape<T> {
     /// A zeroed tensor of `shape`, in the most recently freed buffer. Every step of a training
     /// loop frees and takes buffers in the same order, so after the first steps each buffer
     /// comes back to the same use and is already big enough.
-    fn zeroed(&self, shape: &Shape) -> Tensor<T> {
-        let mut t = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+    fn zeroed(&self, node: usize, shape: &Shape) -> Tensor<T> {
+        let mut t = Tensor::from_buffer(self.spare.borrow_mut().take_grad(node));
         t.reset_zeroed_like(shape);
         t
     }
 
     /// Like [`zeroed`](Tape::zeroed), but with stale contents, for a gradient whose first
     /// contribution assigns every element (see [`InputGrad`]).
-    fn recycled(&self, shape: &Shape) -> Tensor<T> {
-        let mut t = Tensor::from_buffer(self.spare.borrow_mut().pop().unwrap_or_default());
+    fn recycled(&self, node: usize, shape: &Shape) -> Tensor<T> {
+        let mut t = Tensor::from_buffer(self.spare.borrow_mut().take_grad(node));
         t.reset_for_overwrite(shape);
         t
     }
@@ -303,7 +304,7 @@ impl<T: Float> Tape<T> {
         grads.clear();
         grads.resize_with(nodes.len(), || None);
         if nodes[loss].requires_grad {
-            let mut seed = self.zeroed(loss_shape);
+            let mut seed = self.zeroed(loss, loss_shape);
             seed.data_mut()[0] = T::ONE;
             grads[loss] = Some(seed);
         }
@@ -319,7 +320,7 @@ impl<T: Float> Tape<T> {
             let mut fresh = |j: usize| {
                 let first = nodes[j].requires_grad && grads[j].is_none();
                 if first {
-                    grads[j] = Some(self.recycled(nodes[j].value.shape()));
+                    grads[j] = Some(self.recycled(j, nodes[j].value.shape()));
                 }
                 first
             };
@@ -342,11 +343,11 @@ impl<T: Float> Tape<T> {
                 _ => self.backward_with_repeats(&nodes, &mut grads, i, &inputs, &grad_output),
             }
             // This node's gradient is consumed: free it for reuse.
-            self.spare.borrow_mut().push(grad_output.into_vec());
+            self.spare.borrow_mut().put_grad(i, grad_output.into_vec());
         }
         for (i, node) in nodes.iter().enumerate() {
             if node.kind == Kind::Leaf && grads[i].is_none() {
-                grads[i] = Some(self.zeroed(node.value.shape()));
+                grads[i] = Some(self.zeroed(i, node.value.shape()));
             }
         }
         Gradients::new(self.id, grads)
@@ -371,7 +372,7 @@ impl<T: Float> Tape<T> {
             .map(|&j| {
                 nodes[j].requires_grad.then(|| match grads[j].take() {
                     Some(g) => (g, false),
-                    None => (self.recycled(nodes[j].value.shape()), true),
+                    None => (self.recycled(j, nodes[j].value.shape()), true),
                 })
             })
             .collect();
@@ -386,10 +387,61 @@ impl<T: Float> Tape<T> {
             match &mut grads[j] {
                 Some(existing) => {
                     existing.add_assign(&g);
-                    self.spare.borrow_mut().push(g.into_vec());
+                    self.spare.borrow_mut().put_grad(j, g.into_vec());
                 }
                 empty => *empty = Some(g),
             }
+        }
+    }
+}
+
+/// Buffers a tape has finished with, kept for its next recording: each by the node it served
+/// (value or gradient), so a loop that records the same graph every step gets back, for every
+/// node, a buffer of exactly the size it needs (no allocation, and no zero-filling on growth).
+/// Buffers with no node to go back to wait in `loose`.
+struct Buffers<T> {
+    values: Vec<Vec<T>>,
+    grads: Vec<Vec<T>>,
+    loose: Vec<Vec<T>>,
+}
+
+impl<T> Default for Buffers<T> {
+    fn default() -> Self {
+        Buffers { values: Vec::new(), grads: Vec::new(), loose: Vec::new() }
+    }
+}
+
+impl<T> Buffers<T> {
+    fn take_value(&mut self, node: usize) -> Vec<T> {
+        Self::take(&mut self.values, &mut self.loose, node)
+    }
+
+    fn take_grad(&mut self, node: usize) -> Vec<T> {
+        Self::take(&mut self.grads, &mut self.loose, node)
+    }
+
+    /// The value buffers of a whole recording, in node order; ones the last recording did
+    /// not claim (it was shorter) go loose.
+    fn put_values(&mut self, values: impl Iterator<Item = Vec<T>>) {
+        self.loose.extend(self.values.drain(..).filter(|b| b.capacity() > 0));
+        self.values.extend(values);
+    }
+
+    fn put_grad(&mut self, node: usize, buffer: Vec<T>) {
+        if self.grads.len() <= node {
+            self.grads.resize_with(node + 1, Vec::new);
+        }
+        if self.grads[node].capacity() == 0 {
+            self.grads[node] = buffer;
+        } else {
+            self.loose.push(buffer);
+        }
+    }
+
+    fn take(by_node: &mut [Vec<T>], loose: &mut Vec<Vec<T>>, node: usize) -> Vec<T> {
+        match by_node.get_mut(node) {
+            Some(buffer) if buffer.capacity() > 0 => std::mem::take(buffer),
+            _ => loose.pop().unwrap_or_default(),
         }
     }
 }
@@ -494,5 +546,54 @@ impl<'t, T: Float> Var<'t, T> {
 impl<T: Float> fmt::Debug for Var<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Var(#{}, {})", self.index, self.shape())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One training-like step: returns the data pointers of every value and leaf gradient.
+    fn step(tape: &mut Tape<f32>, w: &Tensor<f32>, x: &Tensor<f32>, labels: &[usize]) -> Vec<*const f32> {
+        tape.reset();
+        let (wv, xv) = (tape.leaf_from(w), tape.constant_from(x));
+        let loss = xv.matmul(wv).relu().log_softmax().nll(labels);
+        let grads = loss.backward();
+        let mut pointers: Vec<*const f32> =
+            (0..tape.len()).map(|i| tape.nodes.borrow()[i].value.data().as_ptr()).collect();
+        pointers.push(grads[wv].data().as_ptr());
+        tape.recycle(grads);
+        pointers
+    }
+
+    #[test]
+    fn recording_the_same_graph_again_reuses_every_buffer_in_place() {
+        let w = Tensor::from_vec([3, 4], (0..12).map(|i| i as f32 * 0.1 - 0.5).collect());
+        let x = Tensor::from_vec([2, 3], vec![1.0, -1.0, 0.5, 0.25, 2.0, -0.75]);
+        let mut tape = Tape::new();
+        step(&mut tape, &w, &x, &[1, 3]);
+        let second = step(&mut tape, &w, &x, &[1, 3]);
+        let third = step(&mut tape, &w, &x, &[0, 2]);
+        // Same node, same buffer, so the buffer already has its size: no allocation, no fill.
+        assert_eq!(second, third);
+        // A shorter graph, then the full one again: still correct values.
+        tape.reset();
+        let _ = tape.leaf_from(&x).sum();
+        let fourth = step(&mut tape, &w, &x, &[0, 2]);
+        assert_eq!(fourth.len(), third.len());
+    }
+
+    #[test]
+    fn a_buffer_without_its_node_goes_loose_and_is_handed_out_again() {
+        let mut b = Buffers::<f32>::default();
+        b.put_grad(2, vec![1.0; 3]);
+        b.put_grad(2, vec![2.0; 5]); // slot 2 is taken: this one goes loose
+        assert_eq!(b.take_grad(2).len(), 3);
+        assert_eq!(b.take_grad(2).len(), 5, "from the loose list");
+        assert_eq!(b.take_grad(2).capacity(), 0, "nothing left: a new, empty buffer");
+        b.put_values([vec![0.0; 4], vec![0.0; 6]].into_iter());
+        b.put_values([vec![0.0; 7]].into_iter()); // value 1 was never claimed: it goes loose
+        assert_eq!(b.take_value(0).len(), 7);
+        assert_eq!(b.take_value(1).len(), 6);
     }
 }

@@ -167,6 +167,23 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let (a, b) = (inputs[0], inputs[1]);
+        let f = |(z, (&x, &y)): (&mut T, (&T, &T))| *z = self.0.f(x, y);
+        if a.shape() == b.shape() {
+            out.reset_for_overwrite(a.shape());
+            out.data_mut().iter_mut().zip(a.data().iter().zip(b.data())).for_each(f);
+            return;
+        }
+        if let ([_, n], [m]) = (a.shape().dims(), b.shape().dims())
+            && n == m
+            && *n > 0
+        {
+            // A bias row added to every row of a matrix: the common case, kept to plain slices.
+            out.reset_for_overwrite(a.shape());
+            for (z, x) in out.data_mut().chunks_exact_mut(*n).zip(a.data().chunks_exact(*n)) {
+                z.iter_mut().zip(x.iter().zip(b.data())).for_each(f);
+            }
+            return;
+        }
         let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
         out.reset_for_overwrite(&*bc.out);
         let (ad, bd, od) = (a.data(), b.data(), out.data_mut());
@@ -197,6 +214,31 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
             }
             return;
         }
+        if let ([_, n], [m]) = (a.shape().dims(), b.shape().dims())
+            && n == m
+            && *n > 0
+        {
+            // A bias row: `a`'s gradient row by row, `b`'s summed over the rows.
+            let rows = || a.data().chunks_exact(*n).zip(g.data().chunks_exact(*n));
+            if let Some(ga) = ga {
+                let (fresh, ga) = ga.raw();
+                for (ga, (x, g)) in ga.chunks_exact_mut(*n).zip(rows()) {
+                    let values = x.iter().zip(bd).zip(g).map(|((&x, &y), &g)| g * self.0.da(x, y));
+                    assign_or_add(ga, values, fresh);
+                }
+            }
+            if let Some(gb) = gb {
+                let (mut fresh, gb) = gb.raw();
+                for (x, g) in rows() {
+                    assign_or_add(gb, x.iter().zip(bd).zip(g).map(|((&x, &y), &g)| g * self.0.db(x, y)), fresh);
+                    fresh = false;
+                }
+                if fresh {
+                    gb.fill(T::ZERO); // no rows: nothing to sum
+                }
+            }
+            return;
+        }
         let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
         if let Some(ga) = ga {
             bc.accumulate(ga, Operand::A, (ad, bd, gd), |x, y| self.0.da(x, y));
@@ -204,6 +246,16 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         if let Some(gb) = gb {
             bc.accumulate(gb, Operand::B, (ad, bd, gd), |x, y| self.0.db(x, y));
         }
+    }
+}
+
+/// `dst = values` if `assign`, else `dst += values`, element by element.
+#[inline]
+fn assign_or_add<T: Float>(dst: &mut [T], values: impl Iterator<Item = T>, assign: bool) {
+    if assign {
+        dst.iter_mut().zip(values).for_each(|(d, v)| *d = v);
+    } else {
+        dst.iter_mut().zip(values).for_each(|(d, v)| *d += v);
     }
 }
 
@@ -571,6 +623,24 @@ impl<T: Float> Tensor<T> {
 #[cfg(test)]
 mod tests {
     use crate::{Tape, Tensor};
+
+    #[test]
+    fn a_bias_over_zero_rows_gets_a_zero_gradient() {
+        // The row loop runs no times; the bias gradient's first (and only) write must still
+        // happen, or its recycled buffer would pass stale values on.
+        let mut tape = Tape::<f64>::new();
+        for _ in 0..2 {
+            tape.reset();
+            let x = tape.leaf(Tensor::zeros([0, 3]));
+            let b = tape.leaf(Tensor::from_vec([3], vec![1.0, 2.0, 3.0]));
+            let w = tape.leaf(Tensor::from_vec([3], vec![5.0, 6.0, 7.0]));
+            // Recorded last, so backward reaches the bias add first: its contribution is b's first.
+            let product = (b * w).sum();
+            let grads = (product + x.add(b).sum()).backward();
+            assert_eq!(grads[b].data(), &[5.0, 6.0, 7.0]);
+            tape.recycle(grads);
+        }
+    }
 
     #[test]
     fn bias_broadcasts_over_rows_and_its_gradient_sums_them() {

@@ -1,5 +1,6 @@
 //! Reductions: sums and means.
 
+use crate::kernels::sum;
 use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
 
 /// `y = sum_i x_i` (a scalar): `dx_i = g`.
@@ -11,7 +12,7 @@ impl<T: Float> Op<T> for Sum {
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
-        out.assign(Shape::scalar(), [inputs[0].data().iter().copied().sum()]);
+        out.assign(Shape::scalar(), [sum(inputs[0].data())]);
     }
 
     fn backward(
@@ -39,7 +40,7 @@ impl<T: Float> Op<T> for Mean {
         let x = inputs[0];
         assert!(x.numel() > 0, "mean: of an empty tensor (shape {})", x.shape());
         let n = T::from_f64(x.numel() as f64);
-        out.assign(Shape::scalar(), [x.data().iter().copied().sum::<T>() / n]);
+        out.assign(Shape::scalar(), [sum(x.data()) / n]);
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {

@@ -117,9 +117,15 @@ fn load_digits() -> Data {
     Data { x: Tensor::from_vec([1527, 64], xs), y: order.iter().map(|&i| y[i]).collect() }
 }
 
-/// Copies the rows of `idx` into `xb`/`yb`, reusing their buffers.
+/// Copies the rows of `idx` into `xb`/`yb`, reusing their buffers (a row-wise memcpy, as
+/// `Tape::constant_rows` does on the tape side).
 fn fill_batch(data: &Data, idx: &[usize], xb: &mut Tensor<f32>, yb: &mut Vec<usize>) {
-    xb.assign([idx.len(), 64], idx.iter().flat_map(|&i| data.x.row(i).iter().copied()));
+    let mut buffer = std::mem::take(xb).into_vec();
+    buffer.clear();
+    for &i in idx {
+        buffer.extend_from_slice(data.x.row(i));
+    }
+    *xb = Tensor::from_vec([idx.len(), 64], buffer);
     yb.clear();
     yb.extend(idx.iter().map(|&i| data.y[i]));
 }
@@ -149,10 +155,13 @@ fn tape_epoch(run: &mut Run, tape: &mut Tape<f32>, data: &Data, batch: usize) ->
     run.order.shuffle(&mut run.rng);
     let mut total = 0.0;
     for idx in run.order.chunks(batch) {
-        fill_batch(data, idx, &mut run.xb, &mut run.yb);
+        run.yb.clear();
+        run.yb.extend(idx.iter().map(|&i| data.y[i]));
         tape.reset();
         let vars = run.mlp.bind(tape);
-        let logits = run.mlp.forward(&vars, tape.constant_from(&run.xb));
+        // The batch's rows are gathered straight onto the tape (the hand-written side gathers
+        // them into its own buffer): one copy each.
+        let logits = run.mlp.forward(&vars, tape.constant_rows(&data.x, idx));
         let loss = softmax_cross_entropy(logits, &run.yb);
         total += loss.item();
         let grads = loss.backward();

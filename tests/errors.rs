@@ -221,3 +221,24 @@ fn gradients_indexed_with_a_leaf_recorded_after_backward() {
     let late = tape.leaf(Tensor::ones([2]));
     let _ = &grads[late];
 }
+
+#[test]
+#[should_panic(expected = "constant_rows: row 3 is out of range for a matrix of shape [3, 2]")]
+fn constant_rows_out_of_range() {
+    let tape = Tape::<f32>::new();
+    let _ = tape.constant_rows(&Tensor::zeros([3, 2]), &[0, 3]);
+}
+
+#[test]
+#[should_panic(expected = "constant_rows: expected a matrix (rank 2), got shape [6]")]
+fn constant_rows_of_a_vector() {
+    let tape = Tape::<f32>::new();
+    let _ = tape.constant_rows(&Tensor::zeros([6]), &[0]);
+}
+
+#[test]
+fn constant_rows_of_no_rows_is_an_empty_batch() {
+    let tape = Tape::<f32>::new();
+    let batch = tape.constant_rows(&Tensor::zeros([3, 2]), &[]);
+    assert_eq!(batch.shape().dims(), &[0, 2]);
+}

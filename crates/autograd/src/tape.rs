@@ -162,6 +162,32 @@ impl<T: Float> Tape<T> {
         self.constant(copy)
     }
 
+    /// Records rows `rows` of the matrix `source`, in that order, as a `[rows.len(), cols]`
+    /// constant: a mini-batch gathered straight onto the tape, one copy into a recycled buffer.
+    ///
+    /// ```
+    /// use autograd::{Tape, Tensor};
+    /// let data = Tensor::from_rows(&[[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+    /// let tape = Tape::new();
+    /// let batch = tape.constant_rows(&data, &[2, 0]);
+    /// assert_eq!(batch.value().data(), &[5.0, 6.0, 1.0, 2.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `source` is not a matrix or a row index is out of range.
+    pub fn constant_rows(&self, source: &Tensor<T>, rows: &[usize]) -> Var<'_, T> {
+        let (n, cols) = source.shape().matrix("constant_rows");
+        if let Some(&bad) = rows.iter().find(|&&i| i >= n) {
+            panic!("constant_rows: row {bad} is out of range for a matrix of shape {}", source.shape());
+        }
+        let mut buffer = self.spare.borrow_mut().take_value(self.len());
+        buffer.clear();
+        for &i in rows {
+            buffer.extend_from_slice(source.row(i));
+        }
+        self.constant(Tensor::from_vec([rows.len(), cols], buffer))
+    }
+
     /// Runs `op` on the values of `inputs` and records it.
     ///
     /// # Panics

@@ -99,7 +99,6 @@ pub struct EpochReport {
 pub struct Trainer<T: Float> {
     tape: Tape<T>,
     batches: Batches,
-    x: Tensor<T>,
     y: Vec<usize>,
     l2: T,
     epoch: usize,
@@ -112,14 +111,7 @@ impl<T: Float> Trainer<T> {
     /// # Panics
     /// If `batch_size` is 0.
     pub fn new(rows: usize, batch_size: usize) -> Self {
-        Trainer {
-            tape: Tape::new(),
-            batches: Batches::new(rows, batch_size),
-            x: Tensor::default(),
-            y: Vec::new(),
-            l2: T::ZERO,
-            epoch: 0,
-        }
+        Trainer { tape: Tape::new(), batches: Batches::new(rows, batch_size), y: Vec::new(), l2: T::ZERO, epoch: 0 }
     }
 
     /// Adds `0.5 * lambda * sum ||W||^2` (weights only) to the loss.
@@ -151,15 +143,13 @@ impl<T: Float> Trainer<T> {
         let start = Instant::now();
         self.epoch += 1;
         let (mut loss_sum, mut correct, mut steps) = (0.0, 0, 0);
-        let d = data.num_features();
-        let Trainer { tape, batches, x, y, l2, epoch } = self;
+        let Trainer { tape, batches, y, l2, epoch } = self;
         for (step, idx) in batches.epoch(rng).enumerate() {
-            x.assign([idx.len(), d], idx.iter().flat_map(|&i| data.features().row(i).iter().copied()));
             y.clear();
             y.extend(idx.iter().map(|&i| data.labels()[i]));
             tape.reset();
             let vars = model.bind(tape);
-            let logits = model.forward(&vars, tape.constant_from(x));
+            let logits = model.forward(&vars, tape.constant_rows(data.features(), idx));
             let mut loss = softmax_cross_entropy(logits, y);
             if *l2 != T::ZERO {
                 loss = loss + l2_penalty(model, &vars, *l2);

@@ -234,7 +234,7 @@ impl<T: Float> Tape<T> {
     /// [`Gradients`] store from before is refused by vars recorded after.
     pub fn reset(&mut self) {
         self.id = fresh_id();
-        let values = self.nodes.get_mut().drain(..).map(|mut node| node.value.take_data());
+        let values = self.nodes.get_mut().drain(..).map(|node| node.value.into_vec());
         self.spare.get_mut().put_values(values);
     }
 

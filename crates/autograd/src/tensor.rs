@@ -295,11 +295,6 @@ impl<T: Float> Tensor<T> {
         }
     }
 
-    pub(crate) fn take_data(&mut self) -> Vec<T> {
-        self.shape = Shape::scalar();
-        std::mem::take(&mut self.data)
-    }
-
     /// A tensor around a recycled buffer, its shape not yet set. Its stale contents stay until
     /// the op that fills it overwrites them: every way of filling a tensor sets shape and length.
     pub(crate) fn from_buffer(buffer: Vec<T>) -> Self {

@@ -16,13 +16,16 @@ use crate::{Float, Tensor, Var};
 /// assert!(grads.get(loss).is_none()); // not a leaf
 /// ```
 pub struct Gradients<T: Float> {
-    tape_id: u64,
-    grads: Vec<Option<Tensor<T>>>,
+    pub(crate) tape_id: u64,
+    /// By node; only those marked `present` hold a gradient, the others keep a buffer for the
+    /// next backward that recycles this store.
+    pub(crate) grads: Vec<Tensor<T>>,
+    pub(crate) present: Vec<bool>,
 }
 
 impl<T: Float> Gradients<T> {
-    pub(crate) fn new(tape_id: u64, grads: Vec<Option<Tensor<T>>>) -> Self {
-        Gradients { tape_id, grads }
+    pub(crate) fn new(tape_id: u64, grads: Vec<Tensor<T>>, present: Vec<bool>) -> Self {
+        Gradients { tape_id, grads, present }
     }
 
     /// The gradient of the loss with respect to `var`, if `var` is a leaf.
@@ -31,7 +34,8 @@ impl<T: Float> Gradients<T> {
     /// If `var` was recorded on another tape, or after the tape was reset.
     pub fn get(&self, var: Var<'_, T>) -> Option<&Tensor<T>> {
         self.check(var);
-        self.grads.get(var.index()).and_then(Option::as_ref)
+        let i = var.index();
+        self.present.get(i).copied().unwrap_or(false).then(|| &self.grads[i])
     }
 
     /// Takes the gradient out of the store.
@@ -40,12 +44,14 @@ impl<T: Float> Gradients<T> {
     /// As [`get`](Gradients::get).
     pub fn take(&mut self, var: Var<'_, T>) -> Option<Tensor<T>> {
         self.check(var);
-        self.grads.get_mut(var.index()).and_then(Option::take)
+        let i = var.index();
+        let present = self.present.get_mut(i).map(std::mem::take).unwrap_or(false);
+        present.then(|| std::mem::take(&mut self.grads[i]))
     }
 
     /// Every gradient held, with the index of its node.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &Tensor<T>)> {
-        self.grads.iter().enumerate().filter_map(|(i, g)| g.as_ref().map(|g| (i, g)))
+        self.grads.iter().zip(&self.present).enumerate().filter_map(|(i, (g, &p))| p.then_some((i, g)))
     }
 
     fn check(&self, var: Var<'_, T>) {
@@ -55,10 +61,6 @@ impl<T: Float> Gradients<T> {
             "gradients: var #{} is from another tape, or from after the tape was reset",
             var.index()
         );
-    }
-
-    pub(crate) fn into_slots(self) -> Vec<Option<Tensor<T>>> {
-        self.grads
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::{Float, Gradients, InputGrad, Shape, Tensor};
 use smallvec::SmallVec;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -94,6 +94,12 @@ struct Node<T: Float> {
     requires_grad: bool,
 }
 
+impl<T: Float> Default for Node<T> {
+    fn default() -> Self {
+        Node { kind: Kind::Constant, op: None, inputs: SmallVec::new(), value: Tensor::default(), requires_grad: false }
+    }
+}
+
 /// Records tensor ops as they run, so that [`Var::backward`] can differentiate through them.
 ///
 /// A tape is meant to live for one training step: record the forward pass, call backward,
@@ -109,11 +115,15 @@ struct Node<T: Float> {
 /// ```
 pub struct Tape<T: Float = f32> {
     id: u64,
+    /// `nodes[..live]` is the recording. A reset only sets `live` to 0: node `i` of the next
+    /// recording is written over node `i` of the last, so its value buffer (which, for the
+    /// same graph, already has the right size) is reused in place.
     nodes: RefCell<Vec<Node<T>>>,
-    /// Buffers of values and gradients no longer needed, handed out again before allocating.
-    spare: RefCell<Buffers<T>>,
-    /// The slot list of the last recycled gradient store, reused by the next backward.
-    spare_slots: RefCell<Vec<Option<Tensor<T>>>>,
+    live: Cell<usize>,
+    /// The last recycled gradient store, whose buffers the next backward reuses in place.
+    spare_grads: RefCell<Option<Gradients<T>>>,
+    /// Buffers for the extra gradient copies of an input an op uses twice.
+    scratch: RefCell<Vec<Vec<T>>>,
 }
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -134,32 +144,43 @@ impl<T: Float> Tape<T> {
         Tape {
             id: fresh_id(),
             nodes: RefCell::new(Vec::new()),
-            spare: RefCell::new(Buffers::default()),
-            spare_slots: RefCell::new(Vec::new()),
+            live: Cell::new(0),
+            spare_grads: RefCell::new(None),
+            scratch: RefCell::new(Vec::new()),
         }
     }
 
     /// Records a value whose gradient is wanted (a parameter or an input under study).
     pub fn leaf(&self, value: Tensor<T>) -> Var<'_, T> {
-        self.push(Kind::Leaf, None, SmallVec::new(), value, true)
+        self.record(Kind::Leaf, |_, slot| {
+            *slot = value;
+            (None, SmallVec::new(), true)
+        })
     }
 
     /// Like [`leaf`](Tape::leaf), but copies `value` into a recycled buffer: the way to put
     /// parameters on a reused tape without allocating.
     pub fn leaf_from(&self, value: &Tensor<T>) -> Var<'_, T> {
-        let copy = self.copy_into_spare(value);
-        self.leaf(copy)
+        self.record(Kind::Leaf, |_, slot| {
+            slot.copy_from(value);
+            (None, SmallVec::new(), true)
+        })
     }
 
     /// Records a value that gets no gradient (data, labels as one-hot rows, fixed masks).
     pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
-        self.push(Kind::Constant, None, SmallVec::new(), value, false)
+        self.record(Kind::Constant, |_, slot| {
+            *slot = value;
+            (None, SmallVec::new(), false)
+        })
     }
 
     /// Like [`constant`](Tape::constant), but copies `value` into a recycled buffer.
     pub fn constant_from(&self, value: &Tensor<T>) -> Var<'_, T> {
-        let copy = self.copy_into_spare(value);
-        self.constant(copy)
+        self.record(Kind::Constant, |_, slot| {
+            slot.copy_from(value);
+            (None, SmallVec::new(), false)
+        })
     }
 
     /// Records rows `rows` of the matrix `source`, in that order, as a `[rows.len(), cols]`
@@ -180,12 +201,15 @@ impl<T: Float> Tape<T> {
         if let Some(&bad) = rows.iter().find(|&&i| i >= n) {
             panic!("constant_rows: row {bad} is out of range for a matrix of shape {}", source.shape());
         }
-        let mut buffer = self.spare.borrow_mut().take_value(self.len());
-        buffer.clear();
-        for &i in rows {
-            buffer.extend_from_slice(source.row(i));
-        }
-        self.constant(Tensor::from_vec([rows.len(), cols], buffer))
+        self.record(Kind::Constant, |_, slot| {
+            let mut buffer = std::mem::take(slot).into_vec();
+            buffer.clear();
+            for &i in rows {
+                buffer.extend_from_slice(source.row(i));
+            }
+            *slot = Tensor::from_vec([rows.len(), cols], buffer);
+            (None, SmallVec::new(), false)
+        })
     }
 
     /// Runs `op` on the values of `inputs` and records it.
@@ -193,11 +217,9 @@ impl<T: Float> Tape<T> {
     /// # Panics
     /// If an input belongs to another tape, or if the op's forward rejects the input shapes.
     pub fn apply<'t>(&'t self, op: impl Op<T>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
-        let mut out = Tensor::from_buffer(self.spare.borrow_mut().take_value(self.len()));
-        let mut ids = SmallVec::new();
-        let mut requires_grad = false;
-        {
-            let nodes = self.nodes.borrow();
+        self.record(Kind::Computed, |before, out| {
+            let mut ids = SmallVec::new();
+            let mut requires_grad = false;
             // Pushed one by one: a `collect` into a SmallVec costs more than the small ops it feeds.
             let mut values: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
             for (k, v) in inputs.iter().enumerate() {
@@ -207,19 +229,19 @@ impl<T: Float> Tape<T> {
                     op.name(),
                     v.index
                 );
-                let node = &nodes[v.index];
+                let node = &before[v.index];
                 values.push(&node.value);
                 ids.push(v.index);
                 requires_grad |= node.requires_grad;
             }
-            op.forward(&values, &mut out);
-        }
-        self.push(Kind::Computed, Some(Box::new(op)), ids, out, requires_grad)
+            op.forward(&values, out);
+            (Some(Box::new(op) as Box<dyn Op<T>>), ids, requires_grad)
+        })
     }
 
     /// Number of recorded nodes (leaves, constants and op results).
     pub fn len(&self) -> usize {
-        self.nodes.borrow().len()
+        self.live.get()
     }
 
     /// True when nothing has been recorded.
@@ -234,21 +256,14 @@ impl<T: Float> Tape<T> {
     /// [`Gradients`] store from before is refused by vars recorded after.
     pub fn reset(&mut self) {
         self.id = fresh_id();
-        let values = self.nodes.get_mut().drain(..).map(|node| node.value.into_vec());
-        self.spare.get_mut().put_values(values);
+        let live = self.live.replace(0);
+        // The ops go now (with whatever they own); the value buffers stay for the next recording.
+        self.nodes.get_mut()[..live].iter_mut().for_each(|node| node.op = None);
     }
 
     /// Gives the buffers of a gradient store back to the tape, to be reused by the next step.
     pub fn recycle(&self, grads: Gradients<T>) {
-        let mut slots = grads.into_slots();
-        let mut spare = self.spare.borrow_mut();
-        for (node, slot) in slots.iter_mut().enumerate() {
-            if let Some(g) = slot.take() {
-                spare.put_grad(node, g.into_vec());
-            }
-        }
-        drop(spare);
-        *self.spare_slots.borrow_mut() = slots;
+        *self.spare_grads.borrow_mut() = Some(grads);
     }
 
     /// The graph in Graphviz DOT form: leaves as boxes, constants as grey boxes, ops as ellipses
@@ -256,7 +271,7 @@ impl<T: Float> Tape<T> {
     pub fn to_dot(&self) -> String {
         let nodes = self.nodes.borrow();
         let mut s = String::from("digraph tape {\n  rankdir=LR;\n");
-        for (i, n) in nodes.iter().enumerate() {
+        for (i, n) in nodes[..self.len()].iter().enumerate() {
             let (label, style) = match n.kind {
                 Kind::Leaf => ("leaf".to_string(), "shape=box"),
                 Kind::Constant => ("constant".to_string(), "shape=box, style=filled, fillcolor=lightgrey"),
@@ -280,196 +295,166 @@ impl<T: Float> Tape<T> {
         self.id
     }
 
-    fn push(
+    /// Appends a node, its value written in place by `fill(earlier nodes, value slot)`, which
+    /// returns the node's op, inputs and whether it requires a gradient. If `fill` panics
+    /// (a shape error), nothing is recorded.
+    fn record(
         &self,
         kind: Kind,
-        op: Option<Box<dyn Op<T>>>,
-        inputs: SmallVec<[usize; 2]>,
-        value: Tensor<T>,
-        requires_grad: bool,
+        fill: impl FnOnce(&[Node<T>], &mut Tensor<T>) -> (Option<Box<dyn Op<T>>>, SmallVec<[usize; 2]>, bool),
     ) -> Var<'_, T> {
         let mut nodes = self.nodes.borrow_mut();
-        nodes.push(Node { kind, op, inputs, value, requires_grad });
-        Var { tape: self, index: nodes.len() - 1 }
-    }
-
-    fn copy_into_spare(&self, value: &Tensor<T>) -> Tensor<T> {
-        let mut copy = Tensor::from_buffer(self.spare.borrow_mut().take_value(self.len()));
-        copy.copy_from(value);
-        copy
-    }
-
-    /// A zeroed tensor of `shape`, in the most recently freed buffer. Every step of a training
-    /// loop frees and takes buffers in the same order, so after the first steps each buffer
-    /// comes back to the same use and is already big enough.
-    fn zeroed(&self, node: usize, shape: &Shape) -> Tensor<T> {
-        let mut t = Tensor::from_buffer(self.spare.borrow_mut().take_grad(node));
-        t.reset_zeroed_like(shape);
-        t
-    }
-
-    /// Like [`zeroed`](Tape::zeroed), but with stale contents, for a gradient whose first
-    /// contribution assigns every element (see [`InputGrad`]).
-    fn recycled(&self, node: usize, shape: &Shape) -> Tensor<T> {
-        let mut t = Tensor::from_buffer(self.spare.borrow_mut().take_grad(node));
-        t.reset_for_overwrite(shape);
-        t
+        let index = self.live.get();
+        if index == nodes.len() {
+            nodes.push(Node::default());
+        }
+        let (before, rest) = nodes.split_at_mut(index);
+        let node = &mut rest[0];
+        let (op, inputs, requires_grad) = fill(before, &mut node.value);
+        node.kind = kind;
+        node.op = op;
+        node.inputs = inputs;
+        node.requires_grad = requires_grad;
+        self.live.set(index + 1);
+        Var { tape: self, index }
     }
 
     /// Reverse-mode differentiation of node `loss`: one loop over the tape in reverse, each op
     /// adding its inputs' gradients. Node ids are creation order, hence already topological.
     fn backward(&self, loss: usize) -> Gradients<T> {
         let nodes = self.nodes.borrow();
+        let nodes = &nodes[..self.len()];
         let loss_shape = nodes[loss].value.shape();
         assert_eq!(
             loss_shape.numel(),
             1,
             "backward: the loss must be a single value, but var #{loss} has shape {loss_shape}; reduce it with sum() or mean() first"
         );
-        let mut grads = std::mem::take(&mut *self.spare_slots.borrow_mut());
-        grads.clear();
-        grads.resize_with(nodes.len(), || None);
+        // Every gradient is written in place into the last store's tensor for the same node.
+        let mut store =
+            self.spare_grads.borrow_mut().take().unwrap_or_else(|| Gradients::new(0, Vec::new(), Vec::new()));
+        store.tape_id = self.id;
+        let Gradients { grads, present, .. } = &mut store;
+        if grads.len() < nodes.len() {
+            grads.resize_with(nodes.len(), Tensor::default);
+        }
+        present.clear();
+        present.resize(nodes.len(), false);
         if nodes[loss].requires_grad {
-            let mut seed = self.zeroed(loss, loss_shape);
-            seed.data_mut()[0] = T::ONE;
-            grads[loss] = Some(seed);
+            grads[loss].reset_zeroed_like(loss_shape);
+            grads[loss].data_mut()[0] = T::ONE;
+            present[loss] = true;
         }
         for i in (0..=loss).rev() {
             let node = &nodes[i];
             let Some(op) = &node.op else { continue };
-            let Some(grad_output) = grads[i].take() else { continue };
+            if !std::mem::take(&mut present[i]) {
+                continue; // not reached from the loss
+            }
+            // Inputs come before the node: their gradients and this node's are disjoint.
+            let (earlier, rest) = grads.split_at_mut(i);
+            let grad_output = &rest[0];
             let mut inputs: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
             for &j in &node.inputs {
                 inputs.push(&nodes[j].value);
             }
-            // An input's first contribution goes into a recycled buffer, unzeroed: the op assigns.
-            let mut fresh = |j: usize| {
-                let first = nodes[j].requires_grad && grads[j].is_none();
-                if first {
-                    grads[j] = Some(self.recycled(j, nodes[j].value.shape()));
-                }
-                first
-            };
             match node.inputs[..] {
                 // Distinct inputs: each op writes straight into the stored gradients.
                 [j] => {
-                    let fj = fresh(j);
-                    let mut slots = [grads[j].as_mut().map(|g| InputGrad::new(g, fj))];
-                    op.backward(&inputs, &node.value, &grad_output, &mut slots);
+                    let fj = claim(nodes, earlier, present, j);
+                    let mut slots = [nodes[j].requires_grad.then(|| InputGrad::new(&mut earlier[j], fj))];
+                    op.backward(&inputs, &node.value, grad_output, &mut slots);
                     slots.into_iter().flatten().for_each(InputGrad::finish);
                 }
                 [j, k] if j != k => {
-                    let (fj, fk) = (fresh(j), fresh(k));
-                    let [gj, gk] = grads.get_disjoint_mut([j, k]).expect("distinct indices below the node's");
-                    let mut slots =
-                        [gj.as_mut().map(|g| InputGrad::new(g, fj)), gk.as_mut().map(|g| InputGrad::new(g, fk))];
-                    op.backward(&inputs, &node.value, &grad_output, &mut slots);
+                    let (fj, fk) = (claim(nodes, earlier, present, j), claim(nodes, earlier, present, k));
+                    let [gj, gk] = earlier.get_disjoint_mut([j, k]).expect("distinct indices below the node's");
+                    let mut slots = [
+                        nodes[j].requires_grad.then(|| InputGrad::new(gj, fj)),
+                        nodes[k].requires_grad.then(|| InputGrad::new(gk, fk)),
+                    ];
+                    op.backward(&inputs, &node.value, grad_output, &mut slots);
                     slots.into_iter().flatten().for_each(InputGrad::finish);
                 }
-                _ => self.backward_with_repeats(&nodes, &mut grads, i, &inputs, &grad_output),
+                _ => self.backward_with_repeats(node, nodes, earlier, present, &inputs, grad_output),
             }
-            // This node's gradient is consumed: free it for reuse.
-            self.spare.borrow_mut().put_grad(i, grad_output.into_vec());
         }
         for (i, node) in nodes.iter().enumerate() {
-            if node.kind == Kind::Leaf && grads[i].is_none() {
-                grads[i] = Some(self.zeroed(i, node.value.shape()));
+            if node.kind == Kind::Leaf && !present[i] {
+                grads[i].reset_zeroed_like(node.value.shape());
+                present[i] = true;
             }
         }
-        Gradients::new(self.id, grads)
+        store
     }
 
     /// The general case of one backward step: an input used twice (`x * x`) gets a separate
     /// buffer per use, summed afterwards, since an op cannot hold two `&mut` to one gradient.
     fn backward_with_repeats(
         &self,
+        node: &Node<T>,
         nodes: &[Node<T>],
-        grads: &mut [Option<Tensor<T>>],
-        i: usize,
+        grads: &mut [Tensor<T>],
+        present: &mut [bool],
         inputs: &[&Tensor<T>],
         grad_output: &Tensor<T>,
     ) {
-        let node = &nodes[i];
-        // (buffer, fresh) per input: the stored gradient for the first use, a new one after.
-        type Slot<T> = Option<(Tensor<T>, bool)>;
-        let mut slots: SmallVec<[Slot<T>; 4]> = node
-            .inputs
-            .iter()
-            .map(|&j| {
-                nodes[j].requires_grad.then(|| match grads[j].take() {
-                    Some(g) => (g, false),
-                    None => (self.recycled(j, nodes[j].value.shape()), true),
-                })
-            })
-            .collect();
+        let mut scratch = self.scratch.borrow_mut();
+        // (buffer, fresh, first use) per input: the stored gradient moved out for the first use
+        // of each input, a scratch buffer for every later one.
+        type Slot<T> = Option<(Tensor<T>, bool, bool)>;
+        let mut slots: SmallVec<[Slot<T>; 4]> = SmallVec::new();
+        for (k, &j) in node.inputs.iter().enumerate() {
+            if !nodes[j].requires_grad {
+                slots.push(None);
+            } else if !node.inputs[..k].contains(&j) {
+                let fresh = claim(nodes, grads, present, j);
+                slots.push(Some((std::mem::take(&mut grads[j]), fresh, true)));
+            } else {
+                let mut extra = Tensor::from_vec(
+                    [0],
+                    scratch
+                        .pop()
+                        .map(|mut b| {
+                            b.clear();
+                            b
+                        })
+                        .unwrap_or_default(),
+                );
+                extra.reset_for_overwrite(nodes[j].value.shape());
+                slots.push(Some((extra, true, false)));
+            }
+        }
         {
             let mut views: SmallVec<[Option<InputGrad<'_, T>>; 4]> =
-                slots.iter_mut().map(|s| s.as_mut().map(|(g, fresh)| InputGrad::new(g, *fresh))).collect();
+                slots.iter_mut().map(|s| s.as_mut().map(|(g, fresh, _)| InputGrad::new(g, *fresh))).collect();
             node.op.as_ref().expect("an op node").backward(inputs, &node.value, grad_output, &mut views);
             views.into_iter().flatten().for_each(InputGrad::finish);
         }
-        for (slot, &j) in slots.into_iter().map(|s| s.map(|(g, _)| g)).zip(&node.inputs) {
-            let Some(g) = slot else { continue };
-            match &mut grads[j] {
-                Some(existing) => {
-                    existing.add_assign(&g);
-                    self.spare.borrow_mut().put_grad(j, g.into_vec());
-                }
-                empty => *empty = Some(g),
+        // First uses go back in place, then later uses are added to them.
+        for (slot, &j) in slots.iter_mut().zip(&node.inputs) {
+            if let Some((g, _, true)) = slot {
+                grads[j] = std::mem::take(g);
+            }
+        }
+        for (slot, &j) in slots.into_iter().zip(&node.inputs) {
+            if let Some((g, _, false)) = slot {
+                grads[j].add_assign(&g);
+                scratch.push(g.into_vec());
             }
         }
     }
 }
 
-/// Buffers a tape has finished with, kept for its next recording: each by the node it served
-/// (value or gradient), so a loop that records the same graph every step gets back, for every
-/// node, a buffer of exactly the size it needs (no allocation, and no zero-filling on growth).
-/// Buffers with no node to go back to wait in `loose`.
-struct Buffers<T> {
-    values: Vec<Vec<T>>,
-    grads: Vec<Vec<T>>,
-    loose: Vec<Vec<T>>,
-}
-
-impl<T> Default for Buffers<T> {
-    fn default() -> Self {
-        Buffers { values: Vec::new(), grads: Vec::new(), loose: Vec::new() }
+/// Marks node `j`'s gradient as written and says whether this is its first contribution; a
+/// first one gets the stored buffer resized, unzeroed (the op assigns, see [`InputGrad`]).
+fn claim<T: Float>(nodes: &[Node<T>], grads: &mut [Tensor<T>], present: &mut [bool], j: usize) -> bool {
+    let first = nodes[j].requires_grad && !present[j];
+    if first {
+        grads[j].reset_for_overwrite_like(nodes[j].value.shape());
+        present[j] = true;
     }
-}
-
-impl<T> Buffers<T> {
-    fn take_value(&mut self, node: usize) -> Vec<T> {
-        Self::take(&mut self.values, &mut self.loose, node)
-    }
-
-    fn take_grad(&mut self, node: usize) -> Vec<T> {
-        Self::take(&mut self.grads, &mut self.loose, node)
-    }
-
-    /// The value buffers of a whole recording, in node order; ones the last recording did
-    /// not claim (it was shorter) go loose.
-    fn put_values(&mut self, values: impl Iterator<Item = Vec<T>>) {
-        self.loose.extend(self.values.drain(..).filter(|b| b.capacity() > 0));
-        self.values.extend(values);
-    }
-
-    fn put_grad(&mut self, node: usize, buffer: Vec<T>) {
-        if self.grads.len() <= node {
-            self.grads.resize_with(node + 1, Vec::new);
-        }
-        if self.grads[node].capacity() == 0 {
-            self.grads[node] = buffer;
-        } else {
-            self.loose.push(buffer);
-        }
-    }
-
-    fn take(by_node: &mut [Vec<T>], loose: &mut Vec<Vec<T>>, node: usize) -> Vec<T> {
-        match by_node.get_mut(node) {
-            Some(buffer) if buffer.capacity() > 0 => std::mem::take(buffer),
-            _ => loose.pop().unwrap_or_default(),
-        }
-    }
+    first
 }
 
 /// One line per node: index, kind or op name, input nodes, output shape.
@@ -483,7 +468,7 @@ impl<T> Buffers<T> {
 /// ```
 impl<T: Float> fmt::Display for Tape<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, n) in self.nodes.borrow().iter().enumerate() {
+        for (i, n) in self.nodes.borrow()[..self.len()].iter().enumerate() {
             let name = match n.kind {
                 Kind::Leaf => "leaf".to_string(),
                 Kind::Constant => "constant".to_string(),
@@ -592,6 +577,40 @@ mod tests {
         pointers
     }
 
+    /// Two different graphs (different lengths, shapes and leaves) for `which`, with their
+    /// leaf gradients.
+    fn graph(tape: &Tape<f64>, which: usize, w: &Tensor<f64>) -> Vec<Vec<f64>> {
+        let wv = tape.leaf_from(w);
+        let (loss, leaves) = if which == 0 {
+            let b = tape.leaf(Tensor::from_vec([4], vec![0.1, -0.2, 0.3, 0.0]));
+            let x = tape.constant(Tensor::from_vec([2, 3], vec![1.0, -1.0, 0.5, 0.25, 2.0, -0.75]));
+            (x.matmul(wv).add(b).tanh().square().mean(), vec![wv, b])
+        } else {
+            // Shorter, uses w twice, and leaves an unused leaf with a zero gradient.
+            let unused = tape.leaf(Tensor::from_vec([2], vec![5.0, 6.0]));
+            ((wv * wv).sum_axis(0).exp().sum(), vec![wv, unused])
+        };
+        let grads = loss.backward();
+        let out = leaves.iter().map(|&v| grads[v].data().to_vec()).collect();
+        tape.recycle(grads);
+        out
+    }
+
+    #[test]
+    fn alternating_graphs_on_one_tape_give_the_gradients_of_a_fresh_tape() {
+        // Buffers, gradient slots and "present" marks all carry over between recordings: a
+        // stale one would show up as a wrong gradient here.
+        let w = Tensor::from_vec([3, 4], (0..12).map(|i| i as f64 * 0.1 - 0.5).collect());
+        let mut tape = Tape::new();
+        for step in 0..6 {
+            let which = [0, 1, 1, 0, 1, 0][step];
+            tape.reset();
+            let reused = graph(&tape, which, &w);
+            let fresh = graph(&Tape::new(), which, &w);
+            assert_eq!(reused, fresh, "step {step}, graph {which}");
+        }
+    }
+
     #[test]
     fn recording_the_same_graph_again_reuses_every_buffer_in_place() {
         let w = Tensor::from_vec([3, 4], (0..12).map(|i| i as f32 * 0.1 - 0.5).collect());
@@ -607,19 +626,5 @@ mod tests {
         let _ = tape.leaf_from(&x).sum();
         let fourth = step(&mut tape, &w, &x, &[0, 2]);
         assert_eq!(fourth.len(), third.len());
-    }
-
-    #[test]
-    fn a_buffer_without_its_node_goes_loose_and_is_handed_out_again() {
-        let mut b = Buffers::<f32>::default();
-        b.put_grad(2, vec![1.0; 3]);
-        b.put_grad(2, vec![2.0; 5]); // slot 2 is taken: this one goes loose
-        assert_eq!(b.take_grad(2).len(), 3);
-        assert_eq!(b.take_grad(2).len(), 5, "from the loose list");
-        assert_eq!(b.take_grad(2).capacity(), 0, "nothing left: a new, empty buffer");
-        b.put_values([vec![0.0; 4], vec![0.0; 6]].into_iter());
-        b.put_values([vec![0.0; 7]].into_iter()); // value 1 was never claimed: it goes loose
-        assert_eq!(b.take_value(0).len(), 7);
-        assert_eq!(b.take_value(1).len(), 6);
     }
 }

@@ -259,6 +259,13 @@ impl<T: Float> Tensor<T> {
         self.data.resize(self.shape.numel(), T::ZERO);
     }
 
+    /// Like [`reset_for_overwrite`](Tensor::reset_for_overwrite), copying the shape into this
+    /// tensor's own (nothing to copy when it already has it).
+    pub fn reset_for_overwrite_like(&mut self, shape: &Shape) {
+        self.shape.clone_from(shape);
+        self.data.resize(shape.numel(), T::ZERO);
+    }
+
     /// Makes this tensor a copy of `other`, keeping its own buffer when it is big enough.
     pub fn copy_from(&mut self, other: &Tensor<T>) {
         self.shape.clone_from(&other.shape);
@@ -293,12 +300,6 @@ impl<T: Float> Tensor<T> {
         for (a, &b) in self.data.iter_mut().zip(&other.data) {
             *a += b;
         }
-    }
-
-    /// A tensor around a recycled buffer, its shape not yet set. Its stale contents stay until
-    /// the op that fills it overwrites them: every way of filling a tensor sets shape and length.
-    pub(crate) fn from_buffer(buffer: Vec<T>) -> Self {
-        Tensor { shape: Shape::scalar(), data: buffer }
     }
 }
 

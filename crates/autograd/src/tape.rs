@@ -183,6 +183,14 @@ impl<T: Float> Tape<T> {
         })
     }
 
+    /// Records a constant of `shape` from `values`, in a recycled buffer.
+    pub(crate) fn constant_map(&self, shape: impl Into<Shape>, values: impl IntoIterator<Item = T>) -> Var<'_, T> {
+        self.record(Kind::Constant, |_, slot| {
+            slot.assign(shape, values);
+            (None, SmallVec::new(), false)
+        })
+    }
+
     /// Records rows `rows` of the matrix `source`, in that order, as a `[rows.len(), cols]`
     /// constant: a mini-batch gathered straight onto the tape, one copy into a recycled buffer.
     ///

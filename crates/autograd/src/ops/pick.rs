@@ -52,9 +52,31 @@ impl<T: Float> Op<T> for Pick {
 /// `y = -(1/N) sum_i x[i, label_i]` for `x: [N, c]` (row log-probabilities): the mean negative
 /// log-likelihood, `dx[i, label_i] = -g / N`. One node, where `pick`, `mean` and `neg` would be
 /// three: it runs once per training step.
-pub struct Nll {
-    /// One class index per row.
-    pub labels: Vec<usize>,
+///
+/// Its inputs are `x` and the labels as an `[N]` constant of class indices stored as floats
+/// (exact below 2^24): data on the tape like any other, so that recording the loss every step
+/// reuses a tape buffer where a label list inside the op would be a new allocation.
+/// [`Var::nll`] records both.
+pub struct Nll;
+
+impl Nll {
+    /// `(rows, classes)`, after checking `x` is a matrix with one in-range class index per row.
+    fn check<T: Float>(x: &Tensor<T>, labels: &Tensor<T>) -> (usize, usize) {
+        let (n, c) = match x.shape().dims() {
+            &[n, c] => (n, c),
+            _ => panic!("nll: expected a [batch, classes] matrix, got shape {}", x.shape()),
+        };
+        assert_eq!(labels.numel(), n, "nll: {} labels for {n} rows (shape {})", labels.numel(), x.shape());
+        if let Some((row, &l)) = labels
+            .data()
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| !(l >= T::ZERO && l.to_f64().fract() == 0.0 && l.to_f64() < c as f64))
+        {
+            panic!("nll: label {l} at row {row} is not a class index below {c}");
+        }
+        (n, c)
+    }
 }
 
 impl<T: Float> Op<T> for Nll {
@@ -63,20 +85,22 @@ impl<T: Float> Op<T> for Nll {
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
-        let x = inputs[0];
-        let (n, c) = Pick::check_labels(&self.labels, x, "nll");
-        let total: T = self.labels.iter().enumerate().map(|(i, &l)| x.data()[i * c + l]).sum();
-        out.assign(Shape::scalar(), [-total / T::from_f64(n.max(1) as f64)]);
+        let (x, labels) = (inputs[0], inputs[1]);
+        let (n, c) = Nll::check(x, labels);
+        let picked = labels.data().iter().enumerate().map(|(i, &l)| x.data()[i * c + l.to_f64() as usize]);
+        out.assign(Shape::scalar(), [-picked.sum::<T>() / T::from_f64(n.max(1) as f64)]);
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        // The labels are piecewise constant: no gradient for them (their slot, if any, stays 0).
         let Some(gx) = &mut grads[0] else { return };
-        let c = inputs[0].shape().last_dim();
-        let scaled = -g.item() / T::from_f64(self.labels.len().max(1) as f64);
+        let (x, labels) = (inputs[0], inputs[1]);
+        let c = x.shape().last_dim();
+        let scaled = -g.item() / T::from_f64(labels.numel().max(1) as f64);
         // A scatter: the rest of the row gets no contribution, so start from zeros.
         let gx = gx.tensor().data_mut();
-        for (i, &l) in self.labels.iter().enumerate() {
-            gx[i * c + l] += scaled;
+        for (i, &l) in labels.data().iter().enumerate() {
+            gx[i * c + l.to_f64() as usize] += scaled;
         }
     }
 }
@@ -98,7 +122,10 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// As [`pick`](Var::pick), with `nll` in the message.
     pub fn nll(self, labels: &[usize]) -> Var<'t, T> {
-        self.apply(Nll { labels: labels.to_vec() }, &[])
+        // Checked here, against the usize labels, for the message `pick` gives.
+        self.with_value(|x| Pick::check_labels(labels, x, "nll"));
+        let labels = self.tape().constant_map([labels.len()], labels.iter().map(|&l| T::from_f64(l as f64)));
+        self.apply(Nll, &[labels])
     }
 }
 
@@ -131,6 +158,29 @@ mod tests {
         let (gf, gc) = (fused.backward(), composed.backward());
         assert_eq!(gf[x].data(), gc[x].data());
         assert_eq!(gf[x].data(), &[0.0, 0.0, -0.5, 0.0, -0.5, 0.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "nll: label 1.5 at row 1 is not a class index below 3")]
+    fn nll_applied_by_hand_rejects_labels_that_are_not_class_indices() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::zeros([2, 3]));
+        let labels = tape.constant(Tensor::from_vec([2], vec![0.0, 1.5]));
+        let _ = tape.apply(super::Nll, &[x, labels]);
+    }
+
+    #[test]
+    fn nll_records_its_labels_as_a_constant_and_gives_them_no_gradient() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_rows(&[[-1.0, -2.0], [-3.0, -4.0]]));
+        let loss = x.nll(&[1, 0]);
+        assert_eq!(tape.to_string().lines().nth(1), Some("#1 constant          [2]"));
+        assert_eq!(loss.item(), 2.5); // -(-2 - 3) / 2
+        // With the labels given as a leaf, their gradient is zero.
+        let labels = tape.leaf(Tensor::from_vec([2], vec![1.0, 0.0]));
+        let grads = tape.apply(super::Nll, &[x, labels]).backward();
+        assert_eq!(grads[labels].data(), &[0.0, 0.0]);
+        assert_eq!(grads[x].data(), &[0.0, -0.5, -0.5, 0.0]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The tape: a list of recorded ops in creation order, and the one reverse loop over it.
 
+use crate::tensor::copy_slice;
 use crate::{Float, Gradients, InputGrad, Shape, Tensor};
 use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
@@ -211,9 +212,9 @@ impl<T: Float> Tape<T> {
         }
         self.record(Kind::Constant, |_, slot| {
             let mut buffer = std::mem::take(slot).into_vec();
-            buffer.clear();
-            for &i in rows {
-                buffer.extend_from_slice(source.row(i));
+            buffer.resize(rows.len() * cols, T::ZERO);
+            for (dst, &i) in buffer.chunks_exact_mut(cols.max(1)).zip(rows) {
+                copy_slice(dst, source.row(i));
             }
             *slot = Tensor::from_vec([rows.len(), cols], buffer);
             (None, SmallVec::new(), false)

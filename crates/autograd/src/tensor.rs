@@ -269,8 +269,8 @@ impl<T: Float> Tensor<T> {
     /// Makes this tensor a copy of `other`, keeping its own buffer when it is big enough.
     pub fn copy_from(&mut self, other: &Tensor<T>) {
         self.shape.clone_from(&other.shape);
-        self.data.clear();
-        self.data.extend_from_slice(&other.data);
+        self.data.resize(other.data.len(), T::ZERO);
+        copy_slice(&mut self.data, &other.data);
     }
 
     /// Makes this tensor `shape`-shaped with elements taken from `values`, keeping its buffer
@@ -300,6 +300,20 @@ impl<T: Float> Tensor<T> {
         for (a, &b) in self.data.iter_mut().zip(&other.data) {
             *a += b;
         }
+    }
+}
+
+/// `dst = src` (equal lengths), in pieces of at most 2 KiB. One large `memcpy` can be very slow
+/// when source and destination are 16 bytes out of step modulo 32: on this project's AMD EPYC,
+/// glibc's `rep movsb` path copied 16 KiB in 6 us instead of 0.18 us, which made copying a
+/// 64x64 parameter onto the tape four times the cost of its whole training step, depending only
+/// on where the allocator put the two buffers. Pieces below glibc's `rep movsb` threshold take
+/// its vector loop instead: 0.23-0.30 us for 16 KiB at any alignment.
+pub(crate) fn copy_slice<T: Copy>(dst: &mut [T], src: &[T]) {
+    const PIECE_BYTES: usize = 2048;
+    let piece = (PIECE_BYTES / std::mem::size_of::<T>()).max(1);
+    for (d, s) in dst.chunks_mut(piece).zip(src.chunks(piece)) {
+        d.copy_from_slice(s);
     }
 }
 
@@ -359,6 +373,21 @@ impl<T: Float> fmt::Debug for Tensor<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_slice_copies_every_piece_and_the_tail() {
+        // 2 KiB pieces are 512 f32 or 256 f64: lengths around those, and zero.
+        for n in [0, 1, 255, 256, 257, 511, 512, 513, 1500] {
+            let src: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let mut dst = vec![f32::NAN; n];
+            copy_slice(&mut dst, &src);
+            assert_eq!(dst, src, "f32, {n} elements");
+            let src64: Vec<f64> = src.iter().map(|&v| v as f64).collect();
+            let mut dst64 = vec![f64::NAN; n];
+            copy_slice(&mut dst64, &src64);
+            assert_eq!(dst64, src64, "f64, {n} elements");
+        }
+    }
 
     #[test]
     #[should_panic(expected = "Tensor::from_vec: shape [2, 3] holds 6 elements, data has 5")]

@@ -80,7 +80,7 @@ impl<T: Float> ManualBackprop<T> {
         let inv_n = T::ONE / T::from_f64(n as f64);
         let mut loss = T::ZERO;
         let delta = &mut self.delta[depth - 1];
-        delta.assign(self.pre[depth - 1].shape(), self.pre[depth - 1].data().iter().copied());
+        delta.copy_from(&self.pre[depth - 1]);
         for (row, &y) in delta.data_mut().chunks_exact_mut(classes).zip(labels) {
             assert!(y < classes, "ManualBackprop::run: label {y} is out of range for {classes} classes");
             // log softmax(v) = (v - max) - ln(sum(exp(v - max))): stable for any logits.

@@ -14,7 +14,7 @@ impl<T: Float> Op<T> for LogSoftmax {
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let x = inputs[0];
         assert!(x.shape().rank() >= 1, "log_softmax: needs at least one axis, got a scalar");
-        out.assign(x.shape(), x.data().iter().copied());
+        out.copy_from(x);
         let n = x.shape().last_dim();
         if n == 0 {
             return;

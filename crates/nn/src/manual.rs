@@ -12,6 +12,8 @@
 //! | bias gradient | `db_l = sum over rows of delta_l` |
 
 use crate::{Activation, Mlp};
+use autograd::ops::activation::{Relu, Sigmoid, Tanh};
+use autograd::ops::elementwise::UnaryRule;
 use autograd::{Float, Tensor};
 
 /// The buffers of a hand-derived forward and backward pass, allocated on first use and reused
@@ -71,7 +73,7 @@ impl<T: Float> ManualBackprop<T> {
             add_row(z, &layer.bias);
             if l + 1 < depth {
                 let a = &mut self.post[l];
-                a.assign(z.shape(), z.data().iter().map(|&v| act.f(v)));
+                activate(a, z, act);
             }
         }
 
@@ -139,9 +141,31 @@ fn sum_rows_into<T: Float>(out: &mut Tensor<T>, m: &Tensor<T>) {
     }
 }
 
-/// `d *= f'(z)` elementwise, with `a = f(z)` for the rules that use it.
+/// `a = f(z)` elementwise. The match on the activation is outside the loop, so each loop is
+/// one plain function the compiler can vectorise (`act.f(v)` per element branched every time:
+/// the hand-written side of the benchmark ran 3% slower than the tape at batch 128 with it).
+fn activate<T: Float>(a: &mut Tensor<T>, z: &Tensor<T>, act: Activation) {
+    fn with<T: Float>(a: &mut Tensor<T>, z: &Tensor<T>, rule: impl UnaryRule<T>) {
+        a.assign(z.shape(), z.data().iter().map(|&v| rule.f(v)));
+    }
+    match act {
+        Activation::Relu => with(a, z, Relu),
+        Activation::Sigmoid => with(a, z, Sigmoid),
+        Activation::Tanh => with(a, z, Tanh),
+    }
+}
+
+/// `d *= f'(z)` elementwise, with `a = f(z)` for the rules that use it; one loop per activation,
+/// as in [`activate`].
 fn multiply_by_derivative<T: Float>(d: &mut Tensor<T>, z: &Tensor<T>, a: &Tensor<T>, act: Activation) {
-    for ((d, &z), &a) in d.data_mut().iter_mut().zip(z.data()).zip(a.data()) {
-        *d *= act.derivative(z, a);
+    fn with<T: Float>(d: &mut Tensor<T>, z: &Tensor<T>, a: &Tensor<T>, rule: impl UnaryRule<T>) {
+        for ((d, &z), &a) in d.data_mut().iter_mut().zip(z.data()).zip(a.data()) {
+            *d *= rule.df(z, a);
+        }
+    }
+    match act {
+        Activation::Relu => with(d, z, a, Relu),
+        Activation::Sigmoid => with(d, z, a, Sigmoid),
+        Activation::Tanh => with(d, z, a, Tanh),
     }
 }

@@ -14,17 +14,17 @@ impl<T: Float> Op<T> for LogSoftmax {
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let x = inputs[0];
         assert!(x.shape().rank() >= 1, "log_softmax: needs at least one axis, got a scalar");
-        out.copy_from(x);
+        out.reset_for_overwrite_like(x.shape());
         let n = x.shape().last_dim();
         if n == 0 {
             return;
         }
-        for row in out.data_mut().chunks_exact_mut(n) {
+        for (y, x) in out.data_mut().chunks_exact_mut(n).zip(x.data().chunks_exact(n)) {
             // Subtracting the row max makes every exponent <= 0: no overflow, and the largest
             // term is exactly 1, so the log never sees 0.
-            let max = row.iter().copied().fold(row[0], T::max);
-            let log_sum = row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
-            row.iter_mut().for_each(|v| *v = *v - max - log_sum);
+            let max = x.iter().copied().fold(x[0], T::max);
+            let log_sum = x.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+            y.iter_mut().zip(x).for_each(|(y, &v)| *y = v - max - log_sum);
         }
     }
 

@@ -242,8 +242,9 @@ impl std::error::Error for IoError {
 /// Saves `mlp` to `path` as safetensors, in PyTorch's layout (see the [module docs](self)).
 ///
 /// The save is atomic: the bytes go to a new temporary file beside `path`, which is flushed to
-/// disk and then renamed over `path`. If anything fails, the temporary file is removed and
-/// whatever was at `path` before is untouched. (A symlink at `path` is replaced, not followed.)
+/// disk and then renamed over `path`. If anything fails (an error, or a panic), the temporary
+/// file is removed and whatever was at `path` before is untouched. (A symlink at `path` is
+/// replaced, not followed.)
 ///
 /// # Errors
 /// [`IoError::Io`] if the file cannot be written, e.g. its directory does not exist.
@@ -261,13 +262,31 @@ fn save_with<T: Float>(
     let io_error = |source| IoError::Io { path: path.to_path_buf(), source };
     let bytes = to_bytes(mlp);
     let (tmp_path, file) = create_temp_beside(path).map_err(io_error)?;
-    if let Err(e) = write_then_rename(file, &bytes, write, &tmp_path, path) {
-        // Best effort: the error worth reporting is the one that stopped the save.
-        let _ = fs::remove_file(&tmp_path);
-        return Err(io_error(e));
-    }
+    // Removes the temporary file however this function is left, a panic included, unless the
+    // rename has made it the saved file.
+    let mut temp = TempFile(Some(tmp_path));
+    write_then_rename(file, &bytes, write, temp.path(), path).map_err(io_error)?;
+    temp.0 = None;
     sync_parent(path);
     Ok(())
+}
+
+/// A temporary file that is deleted when this is dropped, unless its path was taken out.
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("a temporary file still in place")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            // Best effort: the error worth reporting is the one that stopped the save.
+            let _ = fs::remove_file(path);
+        }
+    }
 }
 
 /// Writes the temporary file, gets it onto the disk (so that a crash after the rename cannot
@@ -720,6 +739,23 @@ mod tests {
         // With nothing there before, a failed save leaves nothing.
         let fresh = dir.0.join("fresh.safetensors");
         save_with(&new, &fresh, |_, _| Err(io::Error::other("interrupted (injected)"))).unwrap_err();
+        assert_eq!(dir.entries(), ["m.safetensors"]);
+    }
+
+    #[test]
+    fn a_save_that_panics_half_way_leaves_no_temp_file_and_the_previous_file() {
+        let dir = TempDir::new("panic");
+        let path = dir.0.join("m.safetensors");
+        let old = model(4);
+        save(&old, &path).unwrap();
+        let panicked = std::panic::catch_unwind(|| {
+            let _ = save_with(&model(5), &path, |file, bytes| {
+                file.write_all(&bytes[..bytes.len() / 2])?;
+                panic!("a bug in the middle of a save (injected)");
+            });
+        });
+        assert!(panicked.is_err());
+        assert_eq!(load::<f32>(&path).unwrap(), old);
         assert_eq!(dir.entries(), ["m.safetensors"]);
     }
 

@@ -4,7 +4,9 @@ use crate::{Float, Tensor, Var};
 
 /// The gradients of one backward pass, looked up by the [`Var`] they belong to.
 ///
-/// Only leaves keep a gradient: intermediate ones are freed as soon as backward consumes them.
+/// Only leaves keep a gradient: an intermediate one leaves the store as soon as backward has
+/// consumed it. Its buffer stays, for the next backward of a tape this store is
+/// [recycled](crate::Tape::recycle) into.
 ///
 /// ```
 /// use autograd::{Tape, Tensor};

@@ -73,11 +73,7 @@ impl<'a, T: Float> InputGrad<'a, T> {
             values.len(),
             self.tensor.shape()
         );
-        if std::mem::take(&mut self.fresh) {
-            data.iter_mut().zip(values).for_each(|(g, v)| *g = v);
-        } else {
-            data.iter_mut().zip(values).for_each(|(g, v)| *g += v);
-        }
+        assign_or_add(data, values, std::mem::take(&mut self.fresh));
     }
 
     /// Adds `value` to every element.
@@ -110,5 +106,16 @@ impl<'a, T: Float> InputGrad<'a, T> {
         if self.fresh {
             self.tensor.data_mut().fill(T::ZERO);
         }
+    }
+}
+
+/// `dst = values` if `assign` (a first contribution, into a stale buffer), else `dst += values`,
+/// element by element: the two loops the `fresh` flag of [`InputGrad::raw`] chooses between.
+#[inline]
+pub(crate) fn assign_or_add<T: Float>(dst: &mut [T], values: impl Iterator<Item = T>, assign: bool) {
+    if assign {
+        dst.iter_mut().zip(values).for_each(|(d, v)| *d = v);
+    } else {
+        dst.iter_mut().zip(values).for_each(|(d, v)| *d += v);
     }
 }

@@ -4,6 +4,7 @@
 //! two partial derivatives. [`Unary`] and [`Binary`] turn a rule into an [`Op`], so a new
 //! elementwise op is a dozen lines and never touches backward.
 
+use crate::input_grad::assign_or_add;
 use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -246,16 +247,6 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         if let Some(gb) = gb {
             bc.accumulate(gb, Operand::B, (ad, bd, gd), |x, y| self.0.db(x, y));
         }
-    }
-}
-
-/// `dst = values` if `assign`, else `dst += values`, element by element.
-#[inline]
-fn assign_or_add<T: Float>(dst: &mut [T], values: impl Iterator<Item = T>, assign: bool) {
-    if assign {
-        dst.iter_mut().zip(values).for_each(|(d, v)| *d = v);
-    } else {
-        dst.iter_mut().zip(values).for_each(|(d, v)| *d += v);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Log-softmax along the last axis, as one numerically stable primitive.
 
+use crate::input_grad::assign_or_add;
 use crate::{Float, InputGrad, Op, Tensor, Var};
 
 /// `y = x - max(x) - ln(sum(exp(x - max(x))))` per row (last axis):
@@ -39,12 +40,7 @@ impl<T: Float> Op<T> for LogSoftmax {
         let rows = gx.chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n));
         for ((gx, y), g) in rows {
             let g_sum: T = g.iter().copied().sum();
-            let values = y.iter().zip(g).map(|(&y, &g)| g - y.exp() * g_sum);
-            if fresh {
-                gx.iter_mut().zip(values).for_each(|(gx, v)| *gx = v);
-            } else {
-                gx.iter_mut().zip(values).for_each(|(gx, v)| *gx += v);
-            }
+            assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * g_sum), fresh);
         }
     }
 }

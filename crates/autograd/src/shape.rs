@@ -87,10 +87,17 @@ impl Clone for Shape {
 
     #[inline]
     fn clone_from(&mut self, source: &Self) {
+        // A buffer reused for the same node nearly always has its shape already: keep that
+        // check inline and the copy out of line.
+        #[cold]
+        #[inline(never)]
+        fn copy(dst: &mut Shape, src: &Shape) {
+            dst.dims.clear();
+            dst.dims.extend_from_slice(&src.dims);
+            dst.numel = src.numel;
+        }
         if *self != *source {
-            self.dims.clear();
-            self.dims.extend_from_slice(&source.dims);
-            self.numel = source.numel;
+            copy(self, source);
         }
     }
 }

@@ -226,24 +226,28 @@ impl<T: Float> Tape<T> {
     /// # Panics
     /// If an input belongs to another tape, or if the op's forward rejects the input shapes.
     pub fn apply<'t>(&'t self, op: impl Op<T>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
+        for (k, v) in inputs.iter().enumerate() {
+            assert!(std::ptr::eq(v.tape, self), "{}: input {k} (var #{}) belongs to another tape", op.name(), v.index);
+        }
         self.record(Kind::Computed, |before, out| {
-            let mut ids = SmallVec::new();
-            let mut requires_grad = false;
-            // Pushed one by one: a `collect` into a SmallVec costs more than the small ops it feeds.
-            let mut values: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
-            for (k, v) in inputs.iter().enumerate() {
-                assert!(
-                    std::ptr::eq(v.tape, self),
-                    "{}: input {k} (var #{}) belongs to another tape",
-                    op.name(),
-                    v.index
-                );
-                let node = &before[v.index];
-                values.push(&node.value);
-                ids.push(v.index);
-                requires_grad |= node.requires_grad;
-            }
-            op.forward(&values, out);
+            let requires_grad = inputs.iter().any(|v| before[v.index].requires_grad);
+            // One and two inputs (nearly every op) get arrays: pushing into a SmallVec keeps its
+            // length in memory, and that round trip costs more than the small ops it feeds.
+            let ids = match *inputs {
+                [a] => {
+                    op.forward(&[&before[a.index].value], out);
+                    SmallVec::from_buf_and_len([a.index, 0], 1)
+                }
+                [a, b] => {
+                    op.forward(&[&before[a.index].value, &before[b.index].value], out);
+                    SmallVec::from_buf([a.index, b.index])
+                }
+                _ => {
+                    let values: SmallVec<[&Tensor<T>; 4]> = inputs.iter().map(|v| &before[v.index].value).collect();
+                    op.forward(&values, out);
+                    inputs.iter().map(|v| v.index).collect()
+                }
+            };
             (Some(Box::new(op) as Box<dyn Op<T>>), ids, requires_grad)
         })
     }
@@ -363,16 +367,12 @@ impl<T: Float> Tape<T> {
             // Inputs come before the node: their gradients and this node's are disjoint.
             let (earlier, rest) = grads.split_at_mut(i);
             let grad_output = &rest[0];
-            let mut inputs: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
-            for &j in &node.inputs {
-                inputs.push(&nodes[j].value);
-            }
             match node.inputs[..] {
                 // Distinct inputs: each op writes straight into the stored gradients.
                 [j] => {
                     let fj = claim(nodes, earlier, present, j);
                     let mut slots = [nodes[j].requires_grad.then(|| InputGrad::new(&mut earlier[j], fj))];
-                    op.backward(&inputs, &node.value, grad_output, &mut slots);
+                    op.backward(&[&nodes[j].value], &node.value, grad_output, &mut slots);
                     slots.into_iter().flatten().for_each(InputGrad::finish);
                 }
                 [j, k] if j != k => {
@@ -382,10 +382,13 @@ impl<T: Float> Tape<T> {
                         nodes[j].requires_grad.then(|| InputGrad::new(gj, fj)),
                         nodes[k].requires_grad.then(|| InputGrad::new(gk, fk)),
                     ];
-                    op.backward(&inputs, &node.value, grad_output, &mut slots);
+                    op.backward(&[&nodes[j].value, &nodes[k].value], &node.value, grad_output, &mut slots);
                     slots.into_iter().flatten().for_each(InputGrad::finish);
                 }
-                _ => self.backward_with_repeats(node, nodes, earlier, present, &inputs, grad_output),
+                _ => {
+                    let inputs: SmallVec<[&Tensor<T>; 4]> = node.inputs.iter().map(|&j| &nodes[j].value).collect();
+                    self.backward_with_repeats(node, nodes, earlier, present, &inputs, grad_output)
+                }
             }
         }
         for (i, node) in nodes.iter().enumerate() {

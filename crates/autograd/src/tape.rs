@@ -70,6 +70,19 @@ pub trait Op<T: Float>: 'static {
         grad_output: &Tensor<T>,
         grad_inputs: &mut [Option<InputGrad<'_, T>>],
     );
+
+    /// The input, if any, whose gradient contribution is `grad_output` itself: the output's
+    /// shape, and a derivative of 1 everywhere (`a` in `a + b` or `a - b` when `a` has the
+    /// output's shape, as in a bias add).
+    ///
+    /// Asked once, after `forward`. When that input has no gradient yet, the engine hands it
+    /// the output gradient's buffer instead of copying it (PyTorch's `AddBackward` likewise
+    /// passes its gradient on), and `backward` sees `None` in that slot. Otherwise `backward`
+    /// gets the slot as usual, so it must still handle every input. The default is `None`.
+    fn passes_gradient_to(&self, inputs: &[&Tensor<T>], output: &Tensor<T>) -> Option<usize> {
+        let _ = (inputs, output);
+        None
+    }
 }
 
 /// Runs an op's forward on plain tensors, without a tape: inference records nothing.
@@ -93,11 +106,20 @@ struct Node<T: Float> {
     value: Tensor<T>,
     /// Some leaf is upstream: backward has to visit this node.
     requires_grad: bool,
+    /// The op's [`Op::passes_gradient_to`], by position among `inputs`.
+    passes_to: Option<u8>,
 }
 
 impl<T: Float> Default for Node<T> {
     fn default() -> Self {
-        Node { kind: Kind::Constant, op: None, inputs: SmallVec::new(), value: Tensor::default(), requires_grad: false }
+        Node {
+            kind: Kind::Constant,
+            op: None,
+            inputs: SmallVec::new(),
+            value: Tensor::default(),
+            requires_grad: false,
+            passes_to: None,
+        }
     }
 }
 
@@ -155,7 +177,7 @@ impl<T: Float> Tape<T> {
     pub fn leaf(&self, value: Tensor<T>) -> Var<'_, T> {
         self.record(Kind::Leaf, |_, slot| {
             *slot = value;
-            (None, SmallVec::new(), true)
+            Recorded::data(true)
         })
     }
 
@@ -164,7 +186,7 @@ impl<T: Float> Tape<T> {
     pub fn leaf_from(&self, value: &Tensor<T>) -> Var<'_, T> {
         self.record(Kind::Leaf, |_, slot| {
             slot.copy_from(value);
-            (None, SmallVec::new(), true)
+            Recorded::data(true)
         })
     }
 
@@ -172,7 +194,7 @@ impl<T: Float> Tape<T> {
     pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
         self.record(Kind::Constant, |_, slot| {
             *slot = value;
-            (None, SmallVec::new(), false)
+            Recorded::data(false)
         })
     }
 
@@ -180,7 +202,7 @@ impl<T: Float> Tape<T> {
     pub fn constant_from(&self, value: &Tensor<T>) -> Var<'_, T> {
         self.record(Kind::Constant, |_, slot| {
             slot.copy_from(value);
-            (None, SmallVec::new(), false)
+            Recorded::data(false)
         })
     }
 
@@ -188,7 +210,7 @@ impl<T: Float> Tape<T> {
     pub(crate) fn constant_map(&self, shape: impl Into<Shape>, values: impl IntoIterator<Item = T>) -> Var<'_, T> {
         self.record(Kind::Constant, |_, slot| {
             slot.assign(shape, values);
-            (None, SmallVec::new(), false)
+            Recorded::data(false)
         })
     }
 
@@ -217,7 +239,7 @@ impl<T: Float> Tape<T> {
                 copy_slice(dst, source.row(i));
             }
             *slot = Tensor::from_vec([rows.len(), cols], buffer);
-            (None, SmallVec::new(), false)
+            Recorded::data(false)
         })
     }
 
@@ -233,22 +255,24 @@ impl<T: Float> Tape<T> {
             let requires_grad = inputs.iter().any(|v| before[v.index].requires_grad);
             // One and two inputs (nearly every op) get arrays: pushing into a SmallVec keeps its
             // length in memory, and that round trip costs more than the small ops it feeds.
-            let ids = match *inputs {
+            let (ids, passes_to) = match *inputs {
                 [a] => {
-                    op.forward(&[&before[a.index].value], out);
-                    SmallVec::from_buf_and_len([a.index, 0], 1)
+                    let values = [&before[a.index].value];
+                    op.forward(&values, out);
+                    (SmallVec::from_buf_and_len([a.index, 0], 1), pass_hint(&op, &values, out))
                 }
                 [a, b] => {
-                    op.forward(&[&before[a.index].value, &before[b.index].value], out);
-                    SmallVec::from_buf([a.index, b.index])
+                    let values = [&before[a.index].value, &before[b.index].value];
+                    op.forward(&values, out);
+                    (SmallVec::from_buf([a.index, b.index]), pass_hint(&op, &values, out))
                 }
                 _ => {
                     let values: SmallVec<[&Tensor<T>; 4]> = inputs.iter().map(|v| &before[v.index].value).collect();
                     op.forward(&values, out);
-                    inputs.iter().map(|v| v.index).collect()
+                    (inputs.iter().map(|v| v.index).collect(), pass_hint(&op, &values, out))
                 }
             };
-            (Some(Box::new(op) as Box<dyn Op<T>>), ids, requires_grad)
+            Recorded { op: Some(Box::new(op)), inputs: ids, requires_grad, passes_to }
         })
     }
 
@@ -311,11 +335,7 @@ impl<T: Float> Tape<T> {
     /// Appends a node, its value written in place by `fill(earlier nodes, value slot)`, which
     /// returns the node's op, inputs and whether it requires a gradient. If `fill` panics
     /// (a shape error), nothing is recorded.
-    fn record(
-        &self,
-        kind: Kind,
-        fill: impl FnOnce(&[Node<T>], &mut Tensor<T>) -> (Option<Box<dyn Op<T>>>, SmallVec<[usize; 2]>, bool),
-    ) -> Var<'_, T> {
+    fn record(&self, kind: Kind, fill: impl FnOnce(&[Node<T>], &mut Tensor<T>) -> Recorded<T>) -> Var<'_, T> {
         let mut nodes = self.nodes.borrow_mut();
         let index = self.live.get();
         if index == nodes.len() {
@@ -323,11 +343,12 @@ impl<T: Float> Tape<T> {
         }
         let (before, rest) = nodes.split_at_mut(index);
         let node = &mut rest[0];
-        let (op, inputs, requires_grad) = fill(before, &mut node.value);
+        let Recorded { op, inputs, requires_grad, passes_to } = fill(before, &mut node.value);
         node.kind = kind;
         node.op = op;
         node.inputs = inputs;
         node.requires_grad = requires_grad;
+        node.passes_to = passes_to;
         self.live.set(index + 1);
         Var { tape: self, index }
     }
@@ -366,28 +387,48 @@ impl<T: Float> Tape<T> {
             }
             // Inputs come before the node: their gradients and this node's are disjoint.
             let (earlier, rest) = grads.split_at_mut(i);
-            let grad_output = &rest[0];
             match node.inputs[..] {
                 // Distinct inputs: each op writes straight into the stored gradients.
                 [j] => {
+                    if hand_over(node, 0, nodes, earlier, present, &mut rest[0]) {
+                        continue; // the input's whole gradient is the output's
+                    }
                     let fj = claim(nodes, earlier, present, j);
                     let mut slots = [nodes[j].requires_grad.then(|| InputGrad::new(&mut earlier[j], fj))];
-                    op.backward(&[&nodes[j].value], &node.value, grad_output, &mut slots);
+                    op.backward(&[&nodes[j].value], &node.value, &rest[0], &mut slots);
                     slots.into_iter().flatten().for_each(InputGrad::finish);
                 }
                 [j, k] if j != k => {
+                    let handed =
+                        [0, 1].into_iter().find(|&p| hand_over(node, p, nodes, earlier, present, &mut rest[0]));
                     let (fj, fk) = (claim(nodes, earlier, present, j), claim(nodes, earlier, present, k));
                     let [gj, gk] = earlier.get_disjoint_mut([j, k]).expect("distinct indices below the node's");
-                    let mut slots = [
-                        nodes[j].requires_grad.then(|| InputGrad::new(gj, fj)),
-                        nodes[k].requires_grad.then(|| InputGrad::new(gk, fk)),
-                    ];
-                    op.backward(&[&nodes[j].value, &nodes[k].value], &node.value, grad_output, &mut slots);
-                    slots.into_iter().flatten().for_each(InputGrad::finish);
+                    let inputs = [&nodes[j].value, &nodes[k].value];
+                    match handed {
+                        // The output gradient now sits in the handed input's slot.
+                        Some(0) => {
+                            let mut slots = [None, nodes[k].requires_grad.then(|| InputGrad::new(gk, fk))];
+                            op.backward(&inputs, &node.value, gj, &mut slots);
+                            slots.into_iter().flatten().for_each(InputGrad::finish);
+                        }
+                        Some(_) => {
+                            let mut slots = [nodes[j].requires_grad.then(|| InputGrad::new(gj, fj)), None];
+                            op.backward(&inputs, &node.value, gk, &mut slots);
+                            slots.into_iter().flatten().for_each(InputGrad::finish);
+                        }
+                        None => {
+                            let mut slots = [
+                                nodes[j].requires_grad.then(|| InputGrad::new(gj, fj)),
+                                nodes[k].requires_grad.then(|| InputGrad::new(gk, fk)),
+                            ];
+                            op.backward(&inputs, &node.value, &rest[0], &mut slots);
+                            slots.into_iter().flatten().for_each(InputGrad::finish);
+                        }
+                    }
                 }
                 _ => {
                     let inputs: SmallVec<[&Tensor<T>; 4]> = node.inputs.iter().map(|&j| &nodes[j].value).collect();
-                    self.backward_with_repeats(node, nodes, earlier, present, &inputs, grad_output)
+                    self.backward_with_repeats(node, nodes, earlier, present, &inputs, &rest[0])
                 }
             }
         }
@@ -458,6 +499,21 @@ impl<T: Float> Tape<T> {
     }
 }
 
+/// What [`Tape::record`]'s `fill` returns besides the value.
+struct Recorded<T: Float> {
+    op: Option<Box<dyn Op<T>>>,
+    inputs: SmallVec<[usize; 2]>,
+    requires_grad: bool,
+    passes_to: Option<u8>,
+}
+
+impl<T: Float> Recorded<T> {
+    /// A leaf (`requires_grad`) or a constant: no op, no inputs.
+    fn data(requires_grad: bool) -> Self {
+        Recorded { op: None, inputs: SmallVec::new(), requires_grad, passes_to: None }
+    }
+}
+
 /// Marks node `j`'s gradient as written and says whether this is its first contribution; a
 /// first one gets the stored buffer resized, unzeroed (the op assigns, see [`InputGrad`]).
 fn claim<T: Float>(nodes: &[Node<T>], grads: &mut [Tensor<T>], present: &mut [bool], j: usize) -> bool {
@@ -467,6 +523,39 @@ fn claim<T: Float>(nodes: &[Node<T>], grads: &mut [Tensor<T>], present: &mut [bo
         present[j] = true;
     }
     first
+}
+
+/// The op's [`Op::passes_gradient_to`], kept only if it names an input with the output's shape
+/// (a hint whose shapes disagree is dropped rather than trusted).
+#[inline]
+fn pass_hint<T: Float>(op: &impl Op<T>, values: &[&Tensor<T>], out: &Tensor<T>) -> Option<u8> {
+    let p = op.passes_gradient_to(values, out)?;
+    (values.get(p)?.shape() == out.shape()).then_some(u8::try_from(p).ok()?)
+}
+
+/// Hands input `p` of `node` the output gradient's buffer, if the op passes its gradient to
+/// that input ([`Op::passes_gradient_to`]) and the input has no gradient yet: a swap where
+/// backward would copy. The input's old buffer goes to the output's slot, which is consumed.
+/// Says whether it did.
+#[inline]
+fn hand_over<T: Float>(
+    node: &Node<T>,
+    p: u8,
+    nodes: &[Node<T>],
+    earlier: &mut [Tensor<T>],
+    present: &mut [bool],
+    grad_output: &mut Tensor<T>,
+) -> bool {
+    if node.passes_to != Some(p) {
+        return false;
+    }
+    let j = node.inputs[usize::from(p)];
+    if !nodes[j].requires_grad || present[j] {
+        return false;
+    }
+    std::mem::swap(&mut earlier[j], grad_output);
+    present[j] = true;
+    true
 }
 
 /// One line per node: index, kind or op name, input nodes, output shape.
@@ -638,5 +727,115 @@ mod tests {
         let _ = tape.leaf_from(&x).sum();
         let fourth = step(&mut tape, &w, &x, &[0, 2]);
         assert_eq!(fourth.len(), third.len());
+    }
+
+    /// `a + b` (or `a - b`) for same-shape or bias-row operands, with no pass-through hint: the
+    /// engine copies through `backward` as it did before hand-over existed.
+    struct NoHint(bool);
+
+    impl Op<f64> for NoHint {
+        fn name(&self) -> String {
+            "add without hint".into()
+        }
+        fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+            let sign = if self.0 { -1.0 } else { 1.0 };
+            *out = inputs[0].add(&inputs[1].scale(sign));
+        }
+        fn backward(
+            &self,
+            ins: &[&Tensor<f64>],
+            _: &Tensor<f64>,
+            g: &Tensor<f64>,
+            grads: &mut [Option<InputGrad<'_, f64>>],
+        ) {
+            let sign = if self.0 { -1.0 } else { 1.0 };
+            if let Some(ga) = &mut grads[0] {
+                ga.add(g.data().iter().copied());
+            }
+            if let Some(gb) = &mut grads[1] {
+                let n = ins[1].numel();
+                let t = gb.tensor().data_mut();
+                for (i, &g) in g.data().iter().enumerate() {
+                    t[i % n] += sign * g;
+                }
+            }
+        }
+    }
+
+    /// Graphs where `+`, `-` and `add_scalar` pass their gradient on: to a fresh input, to one
+    /// that already has a gradient (fan-out), to a constant (no gradient), as the loss itself.
+    fn pass_through_graphs<'t>(tape: &'t Tape<f64>, plain: bool) -> Vec<Vec<f64>> {
+        let add = |a: Var<'t, f64>, b: Var<'t, f64>| if plain { tape.apply(NoHint(false), &[a, b]) } else { a + b };
+        let sub = |a: Var<'t, f64>, b: Var<'t, f64>| if plain { tape.apply(NoHint(true), &[a, b]) } else { a - b };
+        let x = tape.leaf(Tensor::from_rows(&[[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]));
+        let b = tape.leaf(Tensor::from_vec([3], vec![0.1, -0.2, 0.3]));
+        let c = tape.constant(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+        let h = add(x, b).tanh(); // bias row: x gets the output's gradient
+        let fan = add(h, x); // x again, after it already has a gradient
+        let d = add(c, sub(fan, c)).square(); // a constant operand, hinted at in `c + _`
+        let e = if plain { d.scale(1.0) } else { d.add_scalar(0.0) }; // unary pass-through
+        let s = add(e.sum_axis(0), b); // same-shape operands, b used a second time
+        let loss = add(s.sum(), tape.constant(Tensor::scalar(1.0))); // the loss node itself
+        let grads = loss.backward();
+        assert!(grads.get(c).is_none(), "a constant got a gradient");
+        vec![grads[x].data().to_vec(), grads[b].data().to_vec()]
+    }
+
+    #[test]
+    fn handing_over_the_output_gradient_gives_the_gradients_of_copying_it() {
+        let mut tape = Tape::new();
+        let expected = pass_through_graphs(&Tape::new(), true);
+        // Several steps on one tape: the swapped buffers keep trading places between slots.
+        for step in 0..4 {
+            tape.reset();
+            assert_eq!(pass_through_graphs(&tape, false), expected, "step {step}");
+        }
+    }
+
+    /// Hints that its output gradient passes to input 0 and reports what `backward` saw there.
+    struct Spy(Option<usize>, std::rc::Rc<Cell<Option<bool>>>);
+
+    impl Op<f64> for Spy {
+        fn name(&self) -> String {
+            "spy".into()
+        }
+        fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+            out.copy_from(inputs[0]);
+        }
+        fn backward(
+            &self,
+            _: &[&Tensor<f64>],
+            _: &Tensor<f64>,
+            g: &Tensor<f64>,
+            grads: &mut [Option<InputGrad<'_, f64>>],
+        ) {
+            self.1.set(Some(grads[0].is_some()));
+            if let Some(gx) = &mut grads[0] {
+                gx.add(g.data().iter().copied());
+            }
+        }
+        fn passes_gradient_to(&self, _: &[&Tensor<f64>], _: &Tensor<f64>) -> Option<usize> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_pass_through_hint_is_honoured_only_for_a_fresh_input_of_the_right_shape() {
+        let seen = std::rc::Rc::new(Cell::new(None));
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_vec([2], vec![1.0, 2.0]));
+        // Fresh input: handed over, backward is not even called.
+        let grads = tape.apply(Spy(Some(0), seen.clone()), &[x]).scale(3.0).sum().backward();
+        assert_eq!((seen.get(), grads[x].data()), (None, &[3.0, 3.0][..]));
+        // x already has a gradient from `+ x`: backward gets the slot and adds.
+        let y = tape.apply(Spy(Some(0), seen.clone()), &[x]);
+        let grads = (y.scale(3.0) + x).sum().backward();
+        assert_eq!((seen.get(), grads[x].data()), (Some(true), &[4.0, 4.0][..]));
+        // A hint naming no input, or an input whose shape differs from the output's, is dropped.
+        for hint in [Some(1), Some(7)] {
+            seen.set(None);
+            let grads = tape.apply(Spy(hint, seen.clone()), &[x]).sum().backward();
+            assert_eq!((seen.get(), grads[x].data()), (Some(true), &[1.0, 1.0][..]), "{hint:?}");
+        }
     }
 }

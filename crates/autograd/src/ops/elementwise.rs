@@ -17,6 +17,9 @@ pub trait UnaryRule<T: Float>: 'static {
     fn f(&self, x: T) -> T;
     /// `dy/dx`, given both `x` and `y = f(x)` (sigmoid and tanh are cheaper from `y`).
     fn df(&self, x: T, y: T) -> T;
+    /// `df` is 1 everywhere, so the output's gradient can be passed on unchanged
+    /// ([`Op::passes_gradient_to`]).
+    const DF_IS_ONE: bool = false;
 }
 
 /// The [`Op`] of a [`UnaryRule`]: `y_i = f(x_i)`, `dx_i += g_i * f'(x_i)`.
@@ -30,6 +33,10 @@ impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let x = inputs[0];
         out.assign(x.shape(), x.data().iter().map(|&x| self.0.f(x)));
+    }
+
+    fn passes_gradient_to(&self, _inputs: &[&Tensor<T>], _output: &Tensor<T>) -> Option<usize> {
+        R::DF_IS_ONE.then_some(0)
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
@@ -58,6 +65,7 @@ impl<T: Float> UnaryRule<T> for AddScalar<T> {
     fn name(&self) -> String {
         format!("add({})", self.0)
     }
+    const DF_IS_ONE: bool = true;
     fn f(&self, x: T) -> T {
         x + self.0
     }
@@ -154,6 +162,11 @@ pub trait BinaryRule<T: Float>: 'static {
     fn da(&self, a: T, b: T) -> T;
     /// `dz/db`.
     fn db(&self, a: T, b: T) -> T;
+    /// `da` is 1 everywhere: `a`'s gradient is the output's wherever their shapes agree
+    /// ([`Op::passes_gradient_to`]).
+    const DA_IS_ONE: bool = false;
+    /// `db` is 1 everywhere.
+    const DB_IS_ONE: bool = false;
 }
 
 /// The [`Op`] of a [`BinaryRule`], with numpy broadcasting: axes are matched from the right and
@@ -199,6 +212,17 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
                 out.iter_mut().enumerate().for_each(|(k, z)| *z = self.0.f(ad[i + k * sa], bd[j + k * sb]));
             }
         });
+    }
+
+    fn passes_gradient_to(&self, inputs: &[&Tensor<T>], output: &Tensor<T>) -> Option<usize> {
+        let same = |x: &Tensor<T>| x.shape() == output.shape();
+        if R::DA_IS_ONE && same(inputs[0]) {
+            Some(0)
+        } else if R::DB_IS_ONE && same(inputs[1]) {
+            Some(1)
+        } else {
+            None
+        }
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
@@ -415,6 +439,8 @@ impl<T: Float> BinaryRule<T> for AddRule {
     fn symbol(&self) -> &'static str {
         "+"
     }
+    const DA_IS_ONE: bool = true;
+    const DB_IS_ONE: bool = true;
     fn f(&self, a: T, b: T) -> T {
         a + b
     }
@@ -435,6 +461,7 @@ impl<T: Float> BinaryRule<T> for SubRule {
     fn symbol(&self) -> &'static str {
         "-"
     }
+    const DA_IS_ONE: bool = true;
     fn f(&self, a: T, b: T) -> T {
         a - b
     }

@@ -30,7 +30,7 @@ impl Shape {
     /// A shape from a slice of axis lengths.
     #[inline]
     pub fn new(dims: &[usize]) -> Self {
-        Shape { dims: SmallVec::from_slice(dims), numel: dims.iter().product() }
+        Shape { dims: inline_dims(dims), numel: dims.iter().product() }
     }
 
     /// The axis lengths.
@@ -82,7 +82,7 @@ impl Default for Shape {
 impl Clone for Shape {
     #[inline]
     fn clone(&self) -> Self {
-        Shape { dims: SmallVec::from_slice(&self.dims), numel: self.numel }
+        Shape { dims: inline_dims(&self.dims), numel: self.numel }
     }
 
     #[inline]
@@ -99,6 +99,20 @@ impl Clone for Shape {
         if *self != *source {
             copy(self, source);
         }
+    }
+}
+
+/// `dims` as a SmallVec, built from a fixed array up to rank 4: `from_slice` calls `memcpy` for
+/// a handful of bytes, and ops make a shape per recorded node.
+#[inline]
+fn inline_dims(dims: &[usize]) -> SmallVec<[usize; 4]> {
+    match *dims {
+        [] => SmallVec::new(),
+        [a] => SmallVec::from_buf_and_len([a, 0, 0, 0], 1),
+        [a, b] => SmallVec::from_buf_and_len([a, b, 0, 0], 2),
+        [a, b, c] => SmallVec::from_buf_and_len([a, b, c, 0], 3),
+        [a, b, c, d] => SmallVec::from_buf([a, b, c, d]),
+        _ => SmallVec::from_slice(dims),
     }
 }
 

@@ -406,16 +406,18 @@ impl<T: Float> Tape<T> {
                     let inputs = [&nodes[j].value, &nodes[k].value];
                     match handed {
                         // The output gradient now sits in the handed input's slot.
-                        Some(0) => {
-                            let mut slots = [None, nodes[k].requires_grad.then(|| InputGrad::new(gk, fk))];
+                        // (If the other input is a constant, there is nothing left to do.)
+                        Some(0) if nodes[k].requires_grad => {
+                            let mut slots = [None, Some(InputGrad::new(gk, fk))];
                             op.backward(&inputs, &node.value, gj, &mut slots);
                             slots.into_iter().flatten().for_each(InputGrad::finish);
                         }
-                        Some(_) => {
-                            let mut slots = [nodes[j].requires_grad.then(|| InputGrad::new(gj, fj)), None];
+                        Some(1) if nodes[j].requires_grad => {
+                            let mut slots = [Some(InputGrad::new(gj, fj)), None];
                             op.backward(&inputs, &node.value, gk, &mut slots);
                             slots.into_iter().flatten().for_each(InputGrad::finish);
                         }
+                        Some(_) => {}
                         None => {
                             let mut slots = [
                                 nodes[j].requires_grad.then(|| InputGrad::new(gj, fj)),
@@ -516,6 +518,7 @@ impl<T: Float> Recorded<T> {
 
 /// Marks node `j`'s gradient as written and says whether this is its first contribution; a
 /// first one gets the stored buffer resized, unzeroed (the op assigns, see [`InputGrad`]).
+#[inline]
 fn claim<T: Float>(nodes: &[Node<T>], grads: &mut [Tensor<T>], present: &mut [bool], j: usize) -> bool {
     let first = nodes[j].requires_grad && !present[j];
     if first {

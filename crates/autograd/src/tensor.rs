@@ -254,16 +254,27 @@ impl<T: Float> Tensor<T> {
     /// Makes this tensor `shape`-shaped for an op that is about to overwrite every element:
     /// the contents are left unspecified (but initialised), which saves zeroing a buffer that is
     /// written right after.
+    #[inline]
     pub fn reset_for_overwrite(&mut self, shape: impl Into<Shape>) {
-        self.shape = shape.into();
-        self.data.resize(self.shape.numel(), T::ZERO);
+        self.reset_for_overwrite_like(&shape.into());
     }
 
     /// Like [`reset_for_overwrite`](Tensor::reset_for_overwrite), copying the shape into this
     /// tensor's own (nothing to copy when it already has it).
+    #[inline]
     pub fn reset_for_overwrite_like(&mut self, shape: &Shape) {
         self.shape.clone_from(shape);
-        self.data.resize(shape.numel(), T::ZERO);
+        // A recycled buffer nearly always has the length already: the check inlines, the
+        // resize does not.
+        if self.data.len() != shape.numel() {
+            self.resize_for_overwrite(shape.numel());
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resize_for_overwrite(&mut self, len: usize) {
+        self.data.resize(len, T::ZERO);
     }
 
     /// Makes this tensor a copy of `other`, keeping its own buffer when it is big enough.

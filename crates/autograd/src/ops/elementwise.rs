@@ -32,7 +32,8 @@ impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let x = inputs[0];
-        out.assign(x.shape(), x.data().iter().map(|&x| self.0.f(x)));
+        out.reset_for_overwrite_like(x.shape());
+        out.data_mut().iter_mut().zip(x.data()).for_each(|(y, &x)| *y = self.0.f(x));
     }
 
     fn passes_gradient_to(&self, _inputs: &[&Tensor<T>], _output: &Tensor<T>) -> Option<usize> {
@@ -183,7 +184,7 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         let (a, b) = (inputs[0], inputs[1]);
         let f = |(z, (&x, &y)): (&mut T, (&T, &T))| *z = self.0.f(x, y);
         if a.shape() == b.shape() {
-            out.reset_for_overwrite(a.shape());
+            out.reset_for_overwrite_like(a.shape());
             out.data_mut().iter_mut().zip(a.data().iter().zip(b.data())).for_each(f);
             return;
         }
@@ -192,14 +193,14 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
             && *n > 0
         {
             // A bias row added to every row of a matrix: the common case, kept to plain slices.
-            out.reset_for_overwrite(a.shape());
+            out.reset_for_overwrite_like(a.shape());
             for (z, x) in out.data_mut().chunks_exact_mut(*n).zip(a.data().chunks_exact(*n)) {
                 z.iter_mut().zip(x.iter().zip(b.data())).for_each(f);
             }
             return;
         }
         let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
-        out.reset_for_overwrite(&*bc.out);
+        out.reset_for_overwrite_like(&bc.out);
         let (ad, bd, od) = (a.data(), b.data(), out.data_mut());
         let (n, sa, sb) = (bc.inner, bc.inner_a, bc.inner_b);
         bc.for_each_row(|o, i, j| {

@@ -67,12 +67,13 @@ impl Nll {
             _ => panic!("nll: expected a [batch, classes] matrix, got shape {}", x.shape()),
         };
         assert_eq!(labels.numel(), n, "nll: {} labels for {n} rows (shape {})", labels.numel(), x.shape());
-        if let Some((row, &l)) = labels
-            .data()
-            .iter()
-            .enumerate()
-            .find(|&(_, &l)| !(l >= T::ZERO && l.to_f64().fract() == 0.0 && l.to_f64() < c as f64))
-        {
+        // A class index is an integer below c: truncating it gives it back. (A cast, not
+        // `fract`, which is a libm call per label on a baseline x86-64 build.)
+        let is_class = |l: T| {
+            let i = l.to_f64() as usize;
+            i < c && i as f64 == l.to_f64()
+        };
+        if let Some((row, &l)) = labels.data().iter().enumerate().find(|&(_, &l)| !is_class(l)) {
             panic!("nll: label {l} at row {row} is not a class index below {c}");
         }
         (n, c)
@@ -167,6 +168,23 @@ mod tests {
         let x = tape.leaf(Tensor::zeros([2, 3]));
         let labels = tape.constant(Tensor::from_vec([2], vec![0.0, 1.5]));
         let _ = tape.apply(super::Nll, &[x, labels]);
+    }
+
+    #[test]
+    fn nll_applied_by_hand_rejects_negative_too_large_and_nan_labels_and_takes_the_largest_class() {
+        for bad in [-1.0, -0.5, 3.0, 2.5, f64::NAN, f64::INFINITY] {
+            let result = std::panic::catch_unwind(|| {
+                let tape = Tape::<f64>::new();
+                let x = tape.leaf(Tensor::zeros([2, 3]));
+                let labels = tape.constant(Tensor::from_vec([2], vec![0.0, bad]));
+                let _ = tape.apply(super::Nll, &[x, labels]);
+            });
+            assert!(result.is_err(), "label {bad} was accepted for 3 classes");
+        }
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_rows(&[[-1.0, -2.0, -3.0]]));
+        let labels = tape.constant(Tensor::from_vec([1], vec![2.0]));
+        assert_eq!(tape.apply(super::Nll, &[x, labels]).item(), 3.0);
     }
 
     #[test]

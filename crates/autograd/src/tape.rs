@@ -518,7 +518,7 @@ impl<T: Float> Recorded<T> {
 
 /// Marks node `j`'s gradient as written and says whether this is its first contribution; a
 /// first one gets the stored buffer resized, unzeroed (the op assigns, see [`InputGrad`]).
-#[inline]
+#[inline(always)]
 fn claim<T: Float>(nodes: &[Node<T>], grads: &mut [Tensor<T>], present: &mut [bool], j: usize) -> bool {
     let first = nodes[j].requires_grad && !present[j];
     if first {

@@ -6,8 +6,9 @@
 //!
 //! Prints one table: for each configuration, milliseconds per epoch of (a) training through the
 //! tape and (b) the hand-derived backprop of `nn::manual` with preallocated buffers, measured
-//! alternately (A B A B ...) so drift on a noisy machine cancels, as medians, with their ratio
-//! and the difference per step (what the tape itself costs);
+//! alternately (A B A B ...) so drift on a noisy machine cancels, as medians; the median and
+//! quartiles of the ratio A/B over the rounds (each round's pair taken together); and the
+//! difference per step (what the tape itself costs);
 //! then the tiny op, GEMM GFLOP/s, heap allocations per training step, and resident memory
 //! after 1k and 100k training steps.
 
@@ -211,7 +212,7 @@ fn main() {
     println!("tapegrad benchmark: f32, one thread, digits 1527 training rows, {rounds} rounds of A B");
     println!();
     println!(
-        "| config | network | batch | tape ms/epoch | hand-written ms/epoch | ratio | tape cost us/step | allocs/step (tape) | allocs/step (hand) |"
+        "| config | network | batch | tape ms/epoch | hand-written ms/epoch | ratio (quartiles) | tape cost us/step | allocs/step (tape) | allocs/step (hand) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for c in CONFIGS.iter().filter(|c| only.as_deref().is_none_or(|o| o == c.name)) {
@@ -233,17 +234,21 @@ fn main() {
             alloc_b = alloc_b.min(ALLOCATIONS.load(Ordering::Relaxed) - before);
             tb.push(t);
         }
+        // Each round's A over its B: drift between rounds cancels in the pair. The quartiles
+        // say how far one run can be trusted.
+        let mut ratios: Vec<f64> = ta.iter().zip(&tb).map(|(a, b)| a / b).collect();
+        let ratio = median(&mut ratios);
+        let (q1, q3) = (ratios[ratios.len() / 4], ratios[(3 * ratios.len()) / 4]);
         let (ma, mb) = (median(&mut ta) * 1e3, median(&mut tb) * 1e3);
         let net = c.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
         // What the tape adds per training step, in absolute terms: the ratio alone hides it
         // when the arithmetic both sides share gets faster.
         let cost_us = (ma - mb) * 1e3 / steps as f64;
         println!(
-            "| {} | {net} {} | {} | {ma:.2} | {mb:.2} | {:.2} | {cost_us:.2} | {:.1} | {:.1} |",
+            "| {} | {net} {} | {} | {ma:.2} | {mb:.2} | {ratio:.2} ({q1:.2}-{q3:.2}) | {cost_us:.2} | {:.1} | {:.1} |",
             c.name,
             c.activation,
             c.batch,
-            ma / mb,
             alloc_a as f64 / steps as f64,
             alloc_b as f64 / steps as f64
         );

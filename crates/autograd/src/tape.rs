@@ -77,8 +77,10 @@ pub trait Op<T: Float>: 'static {
     ///
     /// Asked once, after `forward`. When that input has no gradient yet, the engine hands it
     /// the output gradient's buffer instead of copying it (PyTorch's `AddBackward` likewise
-    /// passes its gradient on), and `backward` sees `None` in that slot. Otherwise `backward`
-    /// gets the slot as usual, so it must still handle every input. The default is `None`.
+    /// passes its gradient on), and `backward` sees `None` in that slot (or is not called at
+    /// all, when no other input needs a gradient). Otherwise `backward` gets the slot as usual,
+    /// so it must still handle every input. A hint naming an input whose shape differs from the
+    /// output's is ignored. The default is `None`.
     fn passes_gradient_to(&self, inputs: &[&Tensor<T>], output: &Tensor<T>) -> Option<usize> {
         let _ = (inputs, output);
         None

@@ -4,7 +4,7 @@
 //! Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
-use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, RngSeed, TestCaseError};
+use proptest::test_runner::TestCaseError;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use tapegrad::autograd::{Float, GradcheckOptions, Shape, Tensor, Var, gradcheck};
 
@@ -90,25 +90,9 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
     }
 }
 
-/// The seed of every property's cases when `PROPTEST_RNG_SEED` does not name another.
-pub const PROPTEST_SEED: u64 = 0x7a9e_67ad;
-
-/// The settings of every property in the suite: exactly `cases` cases, drawn by ChaCha from a
-/// fixed seed, and no failure files.
-///
-/// A fixed seed means every run (a developer's, CI's) checks the same cases, so a failure is
-/// reproducible from the test name alone and CI cannot turn red by chance. To explore other
-/// cases, set `PROPTEST_RNG_SEED=<u64>`: an explicitly set seed is kept. Failures are not
-/// persisted (`failure_persistence: None`), so no run writes `proptest-regressions/` files;
-/// a failure found this way becomes a named regression test instead.
-pub fn proptest_config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    let rng_seed = match default.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(PROPTEST_SEED),
-        chosen => chosen,
-    };
-    ProptestConfig { cases, failure_persistence: None, rng_algorithm: RngAlgorithm::ChaCha, rng_seed, ..default }
-}
+/// The settings every property runs with (a fixed seed, no failure files): see `testkit`.
+#[allow(unused_imports)]
+pub use testkit::proptest_config;
 
 /// The suite's gradcheck of `f` at `inputs` for properties: fails the case (so that proptest
 /// shrinks it) instead of panicking, and returns the largest relative error.

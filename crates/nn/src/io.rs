@@ -661,33 +661,7 @@ mod tests {
     use super::*;
     use crate::Init;
     use rand::{SeedableRng, rngs::StdRng};
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> Self {
-            static N: AtomicU64 = AtomicU64::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("tapegrad-io-unit-{tag}-{}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn entries(&self) -> Vec<String> {
-            let mut names: Vec<String> =
-                fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-            names.sort();
-            names
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use testkit::TempDir;
 
     fn model(seed: u64) -> Mlp<f32> {
         Mlp::new(&[3, 5, 2], Activation::Sigmoid, Init::GlorotNormal, &mut StdRng::seed_from_u64(seed))
@@ -696,7 +670,7 @@ mod tests {
     #[test]
     fn failed_write_keeps_the_previous_file_and_leaves_no_temp_file() {
         let dir = TempDir::new("half");
-        let path = dir.0.join("m.safetensors");
+        let path = dir.file("m.safetensors");
         let old = model(1);
         save(&old, &path).unwrap();
         let old_bytes = fs::read(&path).unwrap();
@@ -717,7 +691,7 @@ mod tests {
     #[test]
     fn a_write_failing_at_any_point_keeps_the_previous_file() {
         let dir = TempDir::new("cuts");
-        let path = dir.0.join("m.safetensors");
+        let path = dir.file("m.safetensors");
         let old = model(8);
         save(&old, &path).unwrap();
         let old_bytes = fs::read(&path).unwrap();
@@ -737,7 +711,7 @@ mod tests {
             assert_eq!(dir.entries(), ["m.safetensors"], "cut {cut}");
         }
         // With nothing there before, a failed save leaves nothing.
-        let fresh = dir.0.join("fresh.safetensors");
+        let fresh = dir.file("fresh.safetensors");
         save_with(&new, &fresh, |_, _| Err(io::Error::other("interrupted (injected)"))).unwrap_err();
         assert_eq!(dir.entries(), ["m.safetensors"]);
     }
@@ -745,7 +719,7 @@ mod tests {
     #[test]
     fn a_save_that_panics_half_way_leaves_no_temp_file_and_the_previous_file() {
         let dir = TempDir::new("panic");
-        let path = dir.0.join("m.safetensors");
+        let path = dir.file("m.safetensors");
         let old = model(4);
         save(&old, &path).unwrap();
         let panicked = std::panic::catch_unwind(|| {
@@ -762,11 +736,11 @@ mod tests {
     #[test]
     fn save_into_a_missing_directory_fails_cleanly() {
         let dir = TempDir::new("nodir");
-        let path = dir.0.join("m.safetensors");
+        let path = dir.file("m.safetensors");
         let old = model(3);
         save(&old, &path).unwrap();
 
-        let target = dir.0.join("no-such-dir").join("m.safetensors");
+        let target = dir.file("no-such-dir").join("m.safetensors");
         let err = save(&model(4), &target).unwrap_err();
 
         match &err {
@@ -784,7 +758,7 @@ mod tests {
     #[test]
     fn save_replaces_the_previous_file_and_leaves_no_temp_file() {
         let dir = TempDir::new("replace");
-        let path = dir.0.join("m.safetensors");
+        let path = dir.file("m.safetensors");
         save(&model(5), &path).unwrap();
         let new = model(6);
         save(&new, &path).unwrap();
@@ -795,8 +769,8 @@ mod tests {
     #[test]
     fn saving_over_a_directory_fails_and_cleans_up() {
         let dir = TempDir::new("overdir");
-        fs::create_dir(dir.0.join("m.safetensors")).unwrap();
-        let err = save(&model(7), dir.0.join("m.safetensors")).unwrap_err();
+        fs::create_dir(dir.file("m.safetensors")).unwrap();
+        let err = save(&model(7), dir.file("m.safetensors")).unwrap_err();
         assert!(matches!(err, IoError::Io { .. }), "{err:?}");
         assert_eq!(dir.entries(), ["m.safetensors"]);
     }

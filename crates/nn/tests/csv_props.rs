@@ -9,10 +9,7 @@
 //! - random bytes, through `load_csv` from a file: a typed error or a consistent parse, never a
 //!   panic, and an error is never reported past the first bad line.
 
-mod common;
-
 use autograd::{Float, Tensor};
-use common::{TempDir, proptest_config};
 use nn::data::{DataError, Dataset, load_csv, parse_csv};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -20,6 +17,7 @@ use proptest::sample::{Index, select};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use testkit::{TempDir, proptest_config};
 
 /// Valid tables per precision per run.
 const VALID_CASES: u32 = 1_000;

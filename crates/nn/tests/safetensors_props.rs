@@ -12,10 +12,7 @@
 //! that trusted a header's sizes (`vec![0; n]` for a claimed `n`) would fail it long before it
 //! ran out of memory.
 
-mod common;
-
 use autograd::{Float, Tensor};
-use common::{TempDir, proptest_config};
 use nn::io::{self, IoError};
 use nn::{Activation, Init, Mlp};
 use proptest::collection::vec;
@@ -26,6 +23,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::fs;
 use std::sync::atomic::{AtomicU64, Ordering};
+use testkit::{TempDir, proptest_config};
 
 /// Byte-flipped files per run.
 const FLIP_CASES: u32 = 10_000;

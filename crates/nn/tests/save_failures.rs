@@ -3,15 +3,13 @@
 //! missing directory and a directory at the target path are unit tests in `io.rs`, which can
 //! inject the failure.)
 
-mod common;
-
-use common::TempDir;
 use nn::io::{self, IoError};
 use nn::{Activation, Init, Mlp};
 use rand::{SeedableRng, rngs::StdRng};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
+use testkit::TempDir;
 
 fn model(seed: u64) -> Mlp<f32> {
     Mlp::new(&[3, 5, 2], Activation::Tanh, Init::GlorotNormal, &mut StdRng::seed_from_u64(seed))
@@ -47,7 +45,7 @@ fn a_parent_that_is_a_file_fails_and_keeps_the_previous_file() {
 #[test]
 fn a_path_without_a_file_name_is_refused() {
     let dir = TempDir::new("no-name");
-    for target in [dir.0.join(".."), dir.0.join("sub").join("..")] {
+    for target in [dir.file(".."), dir.file("sub").join("..")] {
         let err = io::save(&model(3), &target).unwrap_err();
         assert_eq!(assert_io_error(&err, &target), ErrorKind::InvalidInput, "{target:?}");
     }
@@ -76,13 +74,13 @@ fn a_directory_without_write_permission_keeps_the_previous_file() {
     io::save(&old, &path).unwrap();
     let old_bytes = fs::read(&path).unwrap();
 
-    fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o555)).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).unwrap();
     // Root (as in CI) ignores permission bits: find out whether they bind here.
     let probe = dir.file("probe");
     let bits_bind = fs::File::create(&probe).is_err();
     let _ = fs::remove_file(&probe);
     let result = io::save(&model(6), &path);
-    fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
 
     if bits_bind {
         let err = result.unwrap_err();

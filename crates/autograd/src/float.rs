@@ -4,13 +4,15 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-/// A floating-point element type: implemented for `f32` and `f64`.
+/// A floating-point element type: implemented for `f32` and `f64`, and sealed (no other type
+/// can implement it).
 ///
 /// Gradient checks run in `f64`; training usually runs in `f32`. The trait carries the handful of
-/// math functions the ops need and the GEMM entry point of each precision, so that generic code
-/// never needs a cast through `f64` on a hot path.
+/// math functions the ops need, so that generic code never needs a cast through `f64` on a hot
+/// path; each precision's GEMM kernel sits in a crate-private supertrait.
 pub trait Float:
-    Copy
+    sealed::Gemm
+    + Copy
     + Default
     + PartialOrd
     + Debug
@@ -58,22 +60,6 @@ pub trait Float:
     fn powi(self, n: i32) -> Self;
     /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
-
-    /// `c = alpha * a b + beta * c` for an `m x k` matrix `a` and a `k x n` matrix `b`, each
-    /// given by its row and column strides (so a transpose is a stride swap, not a copy).
-    ///
-    /// The caller guarantees the strides stay inside the slices; [`crate::kernels::gemm`] checks
-    /// that before calling this.
-    #[allow(clippy::too_many_arguments)]
-    #[doc(hidden)]
-    fn packed_gemm(
-        dims: (usize, usize, usize),
-        alpha: Self,
-        a: (&[Self], isize, isize),
-        b: (&[Self], isize, isize),
-        beta: Self,
-        c: (&mut [Self], isize, isize),
-    );
 }
 
 macro_rules! impl_float {
@@ -127,21 +113,20 @@ macro_rules! impl_float {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
+        }
 
-            fn packed_gemm(
+        impl sealed::Gemm for $t {
+            unsafe fn packed_gemm(
                 (m, k, n): (usize, usize, usize),
                 alpha: Self,
-                (a, rsa, csa): (&[Self], isize, isize),
-                (b, rsb, csb): (&[Self], isize, isize),
+                (a, rsa, csa): (*const Self, isize, isize),
+                (b, rsb, csb): (*const Self, isize, isize),
                 beta: Self,
-                (c, rsc, csc): (&mut [Self], isize, isize),
+                (c, rsc, csc): (*mut Self, isize, isize),
             ) {
-                // SAFETY: `kernels::gemm`, the only caller, asserts that every index
-                // `row * rs + col * cs` of each operand lies inside its slice, and `c` is a
-                // unique borrow, so the kernel reads and writes only memory these slices own.
-                unsafe {
-                    $gemm(m, k, n, alpha, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr(), rsc, csc)
-                }
+                // SAFETY: this function's own contract, passed on unchanged: the caller
+                // guarantees that every element the strides address lies inside its operand.
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
             }
         }
     };
@@ -149,3 +134,28 @@ macro_rules! impl_float {
 
 impl_float!(f32, matrixmultiply::sgemm);
 impl_float!(f64, matrixmultiply::dgemm);
+
+/// Not nameable outside this crate, so `Float` cannot be implemented elsewhere, and its kernel
+/// entry point is an `unsafe fn` that safe code cannot call.
+pub(crate) mod sealed {
+    /// The packed GEMM kernel of one precision.
+    pub trait Gemm: Sized {
+        /// `c = alpha * a b + beta * c` for an `m x k` matrix `a` and a `k x n` matrix `b`, each
+        /// given by a pointer and its row and column strides (so a transpose is a stride swap,
+        /// not a copy).
+        ///
+        /// # Safety
+        /// For every row `i` and column `j` of each operand, `i * rs + j * cs` (computed without
+        /// overflow) is the index of an element of the allocation its pointer points into, and
+        /// `c`'s elements are not aliased by `a` or `b` or anything else for the call.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn packed_gemm(
+            dims: (usize, usize, usize),
+            alpha: Self,
+            a: (*const Self, isize, isize),
+            b: (*const Self, isize, isize),
+            beta: Self,
+            c: (*mut Self, isize, isize),
+        );
+    }
+}

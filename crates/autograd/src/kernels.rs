@@ -1,8 +1,8 @@
 //! Matrix-multiply kernels, picked by size.
 //!
 //! A packed GEMM (`matrixmultiply`) wins once the matrices are large enough to amortise its
-//! packing; for a single row or a handful of multiply-adds, plain loops win (issue 5 measured
-//! 3.3 ms vs 3.7 ms per epoch at batch 1).
+//! packing; for a single row or a handful of multiply-adds, plain loops win (BENCHMARKS.md has
+//! the measurements).
 
 use crate::Float;
 
@@ -30,8 +30,21 @@ impl<'a, T: Copy> MatRef<'a, T> {
         MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
 
+    /// Every element `(i, j)` of the view, at `i * rs + j * cs`, lies inside `data`: the last
+    /// one is the largest index, and checked arithmetic keeps a huge stride from wrapping
+    /// around to a small, in-bounds-looking one.
     fn fits(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1).checked_mul(self.rs).zip((self.cols - 1).checked_mul(self.cs));
+        matches!(last.and_then(|(r, c)| r.checked_add(c)), Some(end) if end < self.data.len())
+    }
+
+    /// The largest stride fits an `isize`, as the packed kernel's signature needs.
+    fn strides(&self) -> (isize, isize) {
+        let stride = |s: usize| isize::try_from(s).expect("gemm: a stride within a slice fits an isize");
+        (stride(self.rs), stride(self.cs))
     }
 }
 
@@ -44,7 +57,12 @@ impl<'a, T: Copy> MatRef<'a, T> {
 pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "gemm: inner dimensions differ");
-    assert!(a.fits() && b.fits() && c.len() == m * n, "gemm: view out of bounds");
+    assert!(
+        a.fits() && b.fits() && m.checked_mul(n) == Some(c.len()),
+        "gemm: a view runs past its slice: {m}x{k} times {}x{n} into {} elements",
+        b.rows,
+        c.len()
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -52,17 +70,28 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mu
         c.iter_mut().for_each(|x| *x = beta * *x);
         return;
     }
-    if m * k * n <= DIRECT_LIMIT || m == 1 {
+    // Saturating: a product too large to count is certainly past the limit.
+    if m.saturating_mul(k).saturating_mul(n) <= DIRECT_LIMIT || m == 1 {
         direct(a, b, beta, c);
     } else {
-        T::packed_gemm(
-            (m, k, n),
-            T::ONE,
-            (a.data, a.rs as isize, a.cs as isize),
-            (b.data, b.rs as isize, b.cs as isize),
-            beta,
-            (c, n as isize, 1),
-        );
+        let ((rsa, csa), (rsb, csb)) = (a.strides(), b.strides());
+        let rsc = isize::try_from(n).expect("gemm: a row within a slice fits an isize");
+        // SAFETY: `fits` checked, without overflow, that the last element of `a` and of `b`
+        // (the largest index `i * rs + j * cs`, strides being non-negative) lies inside its
+        // slice, so every element does; `c` is `m x n` row-major (strides `n` and 1) and its
+        // length was checked to be exactly `m * n`. `c` is a unique borrow, so nothing else
+        // aliases it while the kernel writes. These checks run on every call, whatever the
+        // caller passed.
+        unsafe {
+            T::packed_gemm(
+                (m, k, n),
+                T::ONE,
+                (a.data.as_ptr(), rsa, csa),
+                (b.data.as_ptr(), rsb, csb),
+                beta,
+                (c.as_mut_ptr(), rsc, 1),
+            );
+        }
     }
 }
 
@@ -324,6 +353,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_view_whose_extent_overflows_is_out_of_bounds() {
+        // (rows - 1) * rs wraps to 0 here in unchecked arithmetic, which looked in bounds.
+        let data = [1.0f64; 8];
+        let wrapping = MatRef { data: &data, rows: 2, cols: 2, rs: 1 << 63, cs: 1 };
+        assert!(!wrapping.fits());
+        let past_end = MatRef { data: &data, rows: 3, cols: 3, rs: 3, cs: 1 };
+        assert!(!past_end.fits(), "the last element, at 8, is past a slice of 8");
+        assert!(MatRef::row_major(&data, 2, 4).fits() && MatRef::row_major(&data, 4, 2).t().fits());
+        let result = std::panic::catch_unwind(|| {
+            let mut c = vec![0.0; 2 * 64];
+            let b = vec![1.0; 2 * 64];
+            gemm(wrapping, MatRef::row_major(&b, 2, 64), 0.0, &mut c);
+        });
+        assert!(result.is_err(), "gemm ran on a view past its slice");
     }
 
     #[test]

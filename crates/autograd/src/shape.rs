@@ -8,6 +8,10 @@ use std::fmt;
 /// Up to four axes live inline, so building a shape never allocates for the tensors this
 /// library works with.
 ///
+/// Every shape's element count fits in memory's address range: a shape of more than
+/// [`Shape::MAX_NUMEL`] elements is refused when it is built, so that no size computed from a
+/// shape (an index, a byte count, a matrix view's extent) can wrap.
+///
 /// ```
 /// use autograd::Shape;
 /// let s = Shape::from([2, 3]);
@@ -21,6 +25,10 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The most elements a shape may hold: as many `f64` values as fit in `isize::MAX` bytes,
+    /// the largest allocation Rust allows.
+    pub const MAX_NUMEL: usize = isize::MAX as usize / std::mem::size_of::<f64>();
+
     /// The shape of a scalar: no axes, one element.
     #[inline]
     pub fn scalar() -> Self {
@@ -28,9 +36,13 @@ impl Shape {
     }
 
     /// A shape from a slice of axis lengths.
+    ///
+    /// # Panics
+    /// If the element count (the product of `dims`) exceeds [`Shape::MAX_NUMEL`]:
+    /// `shape [4294967296, 4294967296]: about 2^64 elements, more than any tensor can hold (...)`.
     #[inline]
     pub fn new(dims: &[usize]) -> Self {
-        Shape { dims: inline_dims(dims), numel: dims.iter().product() }
+        Shape { dims: inline_dims(dims), numel: checked_numel(dims) }
     }
 
     /// The axis lengths.
@@ -102,6 +114,26 @@ impl Clone for Shape {
     }
 }
 
+/// The product of `dims`, checked: a wrapped count would let a tensor claim fewer elements
+/// than its shape describes, and every index computed from the shape would then run past its
+/// buffer.
+#[inline]
+fn checked_numel(dims: &[usize]) -> usize {
+    match dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= Shape::MAX_NUMEL => n,
+        // A zero anywhere makes the true product 0, however large the axes before it.
+        _ if dims.contains(&0) => 0,
+        _ => too_many_elements(dims),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_elements(dims: &[usize]) -> ! {
+    let log2: f64 = dims.iter().map(|&d| (d as f64).log2()).sum();
+    panic!("shape {dims:?}: about 2^{log2:.0} elements, more than any tensor can hold (at most {})", Shape::MAX_NUMEL)
+}
+
 /// `dims` as a SmallVec, built from a fixed array up to rank 4: `from_slice` calls `memcpy` for
 /// a handful of bytes, and ops make a shape per recorded node.
 #[inline]
@@ -157,7 +189,7 @@ impl From<&[usize]> for Shape {
 impl From<Vec<usize>> for Shape {
     #[inline]
     fn from(dims: Vec<usize>) -> Self {
-        let numel = dims.iter().product();
+        let numel = checked_numel(&dims);
         Shape { dims: SmallVec::from_vec(dims), numel }
     }
 }
@@ -214,6 +246,21 @@ mod tests {
             assert_eq!(s.numel(), s.dims().iter().product::<usize>(), "{s}");
             assert_eq!(s.clone().numel(), s.numel(), "{s}");
         }
+    }
+
+    #[test]
+    fn an_element_count_past_the_limit_is_refused_not_wrapped() {
+        // 2^32 * 2^32 wraps to 0 and 128 * (2^58 + 1) to 128 in unchecked release arithmetic:
+        // a tensor would then hold 0 or 128 elements for a shape that claims far more.
+        for dims in [vec![1 << 32, 1 << 32], vec![128, (1 << 58) + 1], vec![1 << 61, 2]] {
+            let err = std::panic::catch_unwind(|| Shape::from(dims.clone())).expect_err("accepted");
+            let msg = err.downcast_ref::<String>().expect("a formatted message");
+            assert!(msg.contains(&format!("{dims:?}")) && msg.contains("more than any tensor can hold"), "{msg}");
+            assert!(std::panic::catch_unwind(|| Shape::new(&dims)).is_err(), "Shape::new accepted {dims:?}");
+        }
+        // At the limit itself, and a zero axis after axes whose product overflows, are fine.
+        assert_eq!(Shape::from([Shape::MAX_NUMEL]).numel(), Shape::MAX_NUMEL);
+        assert_eq!(Shape::from([1 << 40, 1 << 40, 0]).numel(), 0);
     }
 
     #[test]

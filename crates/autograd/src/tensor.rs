@@ -51,13 +51,14 @@ impl<T: Float> Tensor<T> {
     /// ```
     pub fn from_rows<R: AsRef<[T]>>(rows: &[R]) -> Self {
         let cols = rows.first().map_or(0, |r| r.as_ref().len());
-        let mut data = Vec::with_capacity(rows.len() * cols);
+        let shape = Shape::from([rows.len(), cols]);
+        let mut data = Vec::with_capacity(shape.numel());
         for (i, r) in rows.iter().enumerate() {
             let r = r.as_ref();
             assert_eq!(r.len(), cols, "Tensor::from_rows: row {i} has {} elements, row 0 has {cols}", r.len());
             data.extend_from_slice(r);
         }
-        Tensor { shape: Shape::from([rows.len(), cols]), data }
+        Tensor { shape, data }
     }
 
     /// A rank-0 tensor holding one value.
@@ -157,9 +158,11 @@ impl<T: Float> Tensor<T> {
     /// Row `i` of the tensor viewed as `[numel / last_dim, last_dim]`.
     ///
     /// # Panics
-    /// If `i` is out of range.
+    /// If `i` is out of range: `Tensor::row: row 5 is out of range for shape [2, 3] (2 rows)`.
     pub fn row(&self, i: usize) -> &[T] {
         let n = self.shape.last_dim();
+        let rows = self.data.len().checked_div(n).unwrap_or(0);
+        assert!(i < rows, "Tensor::row: row {i} is out of range for shape {} ({rows} rows)", self.shape);
         &self.data[i * n..(i + 1) * n]
     }
 
@@ -222,12 +225,12 @@ impl<T: Float> Tensor<T> {
             [rows, n] => (*rows, *n),
             _ => panic!("select_rows: expected a vector or a matrix, got shape {}", self.shape),
         };
-        let mut data = Vec::with_capacity(indices.len() * n);
+        let shape = if self.shape.rank() == 2 { Shape::from([indices.len(), n]) } else { Shape::from([indices.len()]) };
+        let mut data = Vec::with_capacity(shape.numel());
         for &i in indices {
             assert!(i < rows, "select_rows: row {i} out of range for shape {}", self.shape);
             data.extend_from_slice(&self.data[i * n..(i + 1) * n]);
         }
-        let shape = if self.shape.rank() == 2 { Shape::from([indices.len(), n]) } else { Shape::from([indices.len()]) };
         Tensor { shape, data }
     }
 

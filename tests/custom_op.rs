@@ -6,8 +6,7 @@ mod common;
 
 use common::{away_from_zero, check, rng, uniform, weighted_sum};
 use rand::RngExt;
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use tapegrad::autograd::ops::elementwise::{Unary, UnaryRule};
 use tapegrad::autograd::{Float, InputGrad, Op, Tape, Tensor, Var, eval};
 
@@ -41,7 +40,7 @@ impl<T: Float> Op<T> for Softplus {
 /// It also writes down which inputs backward was asked a gradient for, to check the contract
 /// that a constant input arrives as `None`.
 struct Hypot {
-    asked: Rc<RefCell<Vec<[bool; 2]>>>,
+    asked: Arc<Mutex<Vec<[bool; 2]>>>,
 }
 
 impl<T: Float> Op<T> for Hypot {
@@ -56,7 +55,7 @@ impl<T: Float> Op<T> for Hypot {
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], z: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
-        self.asked.borrow_mut().push([grads[0].is_some(), grads[1].is_some()]);
+        self.asked.lock().unwrap().push([grads[0].is_some(), grads[1].is_some()]);
         for (k, slot) in grads.iter_mut().enumerate() {
             let Some(gk) = slot else { continue };
             // The add-into way (`tensor()`), where Softplus uses `add`: both must accumulate.
@@ -69,7 +68,7 @@ impl<T: Float> Op<T> for Hypot {
 }
 
 fn hypot<'t>(a: Var<'t, f64>, b: Var<'t, f64>) -> Var<'t, f64> {
-    a.apply(Hypot { asked: Rc::default() }, &[b])
+    a.apply(Hypot { asked: Arc::default() }, &[b])
 }
 
 /// `y = x^3`, `dy/dx = 3 x^2`, as an elementwise rule: no backward to write.
@@ -164,16 +163,16 @@ fn hypot_of_a_var_with_itself() {
 
 #[test]
 fn backward_asks_no_gradient_for_a_constant_input() {
-    let asked = Rc::new(RefCell::new(Vec::new()));
+    let asked = Arc::new(Mutex::new(Vec::new()));
     let tape = Tape::<f64>::new();
     let a = tape.leaf(Tensor::from_vec([2], vec![3.0, 0.6]));
     let b = tape.constant(Tensor::from_vec([2], vec![4.0, 0.8]));
-    let z = a.apply(Hypot { asked: Rc::clone(&asked) }, &[b]);
+    let z = a.apply(Hypot { asked: Arc::clone(&asked) }, &[b]);
     // hypot(3, 4) = 5 and hypot(0.6, 0.8) = 1; dz/da = a / z = [3/5, 0.6].
     common::assert_close("hypot", z.value().data(), &[5.0, 1.0], 1e-15);
     let grads = z.sum().backward();
     common::assert_close("dz/da", grads[a].data(), &[0.6, 0.6], 1e-15);
-    assert_eq!(*asked.borrow(), vec![[true, false]], "backward calls and which inputs they were asked for");
+    assert_eq!(*asked.lock().unwrap(), vec![[true, false]], "backward calls and which inputs they were asked for");
 }
 
 #[test]

@@ -242,3 +242,94 @@ fn constant_rows_of_no_rows_is_an_empty_batch() {
     let batch = tape.constant_rows(&Tensor::zeros([3, 2]), &[]);
     assert_eq!(batch.shape().dims(), &[0, 2]);
 }
+
+/// The message of a panic caught from `f`.
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let err = std::panic::catch_unwind(f).expect_err("expected a panic");
+    err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap()
+}
+
+#[test]
+fn a_shape_whose_element_count_overflows_is_refused_before_any_kernel_runs() {
+    // 128 * (2^58 + 1) wraps to 128 in unchecked release arithmetic, so 128 values used to be
+    // accepted for a [128, 2^58 + 1] tensor and the matmul below read far past them.
+    let huge = (1usize << 58) + 1;
+    let msg = panic_message(move || {
+        let a = Tensor::<f32>::from_vec([128, huge], vec![1.0; 128]);
+        let b = Tensor::<f32>::from_vec([huge, 64], vec![1.0; 64]);
+        let _ = a.matmul(&b);
+    });
+    assert!(msg.contains("shape [128, 288230376151711745]") && msg.contains("more than any tensor can hold"), "{msg}");
+    // On a tape the same shapes never get that far either.
+    let msg = panic_message(move || {
+        let tape = Tape::<f32>::new();
+        let _ = tape.leaf(Tensor::from_vec([128, huge], vec![1.0; 128]));
+    });
+    assert!(msg.contains("more than any tensor can hold"), "{msg}");
+    // 2^32 * 2^32 wraps to 0: this "succeeded" with no elements at all.
+    let msg = panic_message(|| drop(Tensor::<f64>::zeros([1 << 32, 1 << 32])));
+    assert!(msg.contains("shape [4294967296, 4294967296]: about 2^64 elements"), "{msg}");
+}
+
+#[test]
+fn an_mlp_with_layers_too_large_to_exist_is_refused() {
+    use rand::{SeedableRng, rngs::StdRng};
+    use tapegrad::nn::{Activation, Init, Mlp};
+    let msg = panic_message(|| {
+        let _ =
+            Mlp::<f32>::new(&[1 << 33, 1 << 31, 2], Activation::Relu, Init::HeUniform, &mut StdRng::seed_from_u64(0));
+    });
+    assert!(msg.contains("more than any tensor can hold"), "{msg}");
+}
+
+#[test]
+fn broadcasting_an_axis_of_one_against_an_axis_of_zero_gives_zero() {
+    // NumPy and PyTorch: [3, 1] * [1, 0] is [3, 0]. It used to make a [3, 1] output and index
+    // past the empty operand.
+    let tape = Tape::<f64>::new();
+    let (a, b) = (tape.leaf(Tensor::ones([3, 1])), tape.leaf(Tensor::ones([1, 0])));
+    let y = a * b;
+    assert_eq!(y.shape().dims(), &[3, 0]);
+    let grads = y.sum().backward();
+    assert_eq!((grads[a].data(), grads[b].shape().dims()), (&[0.0, 0.0, 0.0][..], &[1, 0][..]));
+    assert_eq!(Tensor::<f32>::ones([1, 0]).add(&Tensor::ones([3, 1])).shape().dims(), &[3, 0]);
+}
+
+#[test]
+#[should_panic(expected = "Tensor::row: row 5 is out of range for shape [2, 3] (2 rows)")]
+fn tensor_row_out_of_range() {
+    let _ = Tensor::<f32>::zeros([2, 3]).row(5);
+}
+
+#[test]
+#[should_panic(expected = "Tape: cannot record an op inside Var::with_value")]
+fn recording_inside_with_value() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::ones([2]));
+    x.with_value(|_| x.exp());
+}
+
+#[test]
+#[should_panic(expected = "relu: takes 1 input, given 2")]
+fn an_op_given_too_many_inputs() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::ones([2]));
+    let _ = tape.apply(Unary(Relu), &[x, x]);
+}
+
+#[test]
+#[should_panic(expected = "matmul: takes 2 inputs, given 1")]
+fn an_op_given_too_few_inputs() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::ones([2, 2]));
+    let _ = tape.apply(tapegrad::autograd::ops::matmul::MatMul, &[x]);
+}
+
+#[test]
+#[should_panic(expected = "nll: label 16777217 at row 1 cannot be stored exactly as f32")]
+fn an_f32_label_that_would_round_to_another_class() {
+    // 2^24 + 1 is the first integer f32 cannot hold: it would become 2^24, another class.
+    let tape = Tape::<f32>::new();
+    let classes = (1 << 24) + 2;
+    let _ = tape.leaf(Tensor::zeros([2, classes])).log_softmax().nll(&[0, (1 << 24) + 1]);
+}

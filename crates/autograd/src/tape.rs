@@ -44,9 +44,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// let grads = y.backward();
 /// assert_eq!(grads[x].data(), &[3.0, 12.0]);
 /// ```
-pub trait Op<T: Float>: 'static {
+pub trait Op<T: Float>: Send + 'static {
     /// A short name for listings and messages (`"matmul"`, `"scale(0.5)"`).
     fn name(&self) -> String;
+
+    /// How many inputs the op takes, when that is fixed: [`Tape::apply`] checks it before
+    /// `forward` runs, so a wrong count is reported with the op's name instead of as an index
+    /// out of bounds inside `forward`. The default, `None`, leaves the check to `forward`.
+    fn num_inputs(&self) -> Option<usize> {
+        None
+    }
 
     /// Computes the output from the inputs into `out`.
     ///
@@ -235,12 +242,13 @@ impl<T: Float> Tape<T> {
             panic!("constant_rows: row {bad} is out of range for a matrix of shape {}", source.shape());
         }
         self.record(Kind::Constant, |_, slot| {
+            let shape = Shape::from([rows.len(), cols]);
             let mut buffer = std::mem::take(slot).into_vec();
-            buffer.resize(rows.len() * cols, T::ZERO);
+            buffer.resize(shape.numel(), T::ZERO);
             for (dst, &i) in buffer.chunks_exact_mut(cols.max(1)).zip(rows) {
                 copy_slice(dst, source.row(i));
             }
-            *slot = Tensor::from_vec([rows.len(), cols], buffer);
+            *slot = Tensor::from_vec(shape, buffer);
             Recorded::data(false)
         })
     }
@@ -248,8 +256,15 @@ impl<T: Float> Tape<T> {
     /// Runs `op` on the values of `inputs` and records it.
     ///
     /// # Panics
-    /// If an input belongs to another tape, or if the op's forward rejects the input shapes.
+    /// If an input belongs to another tape, if the number of inputs is not the op's
+    /// [`Op::num_inputs`], if the op's forward rejects the input shapes, or if called from inside
+    /// [`Var::with_value`].
     pub fn apply<'t>(&'t self, op: impl Op<T>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
+        if let Some(n) = op.num_inputs()
+            && n != inputs.len()
+        {
+            panic!("{}: takes {n} input{}, given {}", op.name(), if n == 1 { "" } else { "s" }, inputs.len());
+        }
         for (k, v) in inputs.iter().enumerate() {
             assert!(std::ptr::eq(v.tape, self), "{}: input {k} (var #{}) belongs to another tape", op.name(), v.index);
         }
@@ -338,7 +353,7 @@ impl<T: Float> Tape<T> {
     /// returns the node's op, inputs and whether it requires a gradient. If `fill` panics
     /// (a shape error), nothing is recorded.
     fn record(&self, kind: Kind, fill: impl FnOnce(&[Node<T>], &mut Tensor<T>) -> Recorded<T>) -> Var<'_, T> {
-        let mut nodes = self.nodes.borrow_mut();
+        let Ok(mut nodes) = self.nodes.try_borrow_mut() else { recording_while_reading() };
         let index = self.live.get();
         if index == nodes.len() {
             nodes.push(Node::default());
@@ -503,6 +518,17 @@ impl<T: Float> Tape<T> {
     }
 }
 
+/// The tape's nodes are borrowed for reading while `Var::with_value`'s closure runs, and a new
+/// node could move them.
+#[cold]
+#[inline(never)]
+fn recording_while_reading() -> ! {
+    panic!(
+        "Tape: cannot record an op inside Var::with_value, whose closure is reading a value on this tape; \
+         record after it returns, or take a copy with Var::value"
+    )
+}
+
 /// What [`Tape::record`]'s `fill` returns besides the value.
 struct Recorded<T: Float> {
     op: Option<Box<dyn Op<T>>>,
@@ -619,6 +645,9 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Calls `f` with a reference to the value, without copying it.
+    ///
+    /// # Panics
+    /// If `f` records on the tape (the value is borrowed from it while `f` runs).
     pub fn with_value<R>(&self, f: impl FnOnce(&Tensor<T>) -> R) -> R {
         f(&self.tape.nodes.borrow()[self.index].value)
     }
@@ -734,6 +763,31 @@ mod tests {
         assert_eq!(fourth.len(), third.len());
     }
 
+    #[test]
+    fn a_tape_and_its_gradients_move_to_another_thread() {
+        // A training step recorded and differentiated on a worker thread, whose results come
+        // back: the gradient of sum((x w)^2) is 2 x^T (x w).
+        fn assert_send<S: Send>() {}
+        assert_send::<Tape<f32>>();
+        assert_send::<Gradients<f64>>();
+        let mut tape = Tape::<f64>::new();
+        let worker = std::thread::spawn(move || {
+            let mut found = Vec::new();
+            for _ in 0..2 {
+                tape.reset();
+                let x = tape.constant(Tensor::from_rows(&[[1.0, 2.0]]));
+                let w = tape.leaf(Tensor::from_rows(&[[3.0], [4.0]]));
+                let grads = x.matmul(w).square().sum().backward();
+                found.push(grads[w].data().to_vec());
+            }
+            (found, tape)
+        });
+        let (found, tape) = worker.join().expect("the worker trained without panicking");
+        // x w = 11, so dL/dw = 2 * 11 * x^T = [22, 44], the same on both steps.
+        assert_eq!(found, vec![vec![22.0, 44.0]; 2]);
+        assert_eq!(tape.len(), 5);
+    }
+
     /// `a + b` (or `a - b`) for same-shape or bias-row operands, with no pass-through hint: the
     /// engine copies through `backward` as it did before hand-over existed.
     struct NoHint(bool);
@@ -798,7 +852,10 @@ mod tests {
     }
 
     /// Hints that its output gradient passes to input 0 and reports what `backward` saw there.
-    struct Spy(Option<usize>, std::rc::Rc<Cell<Option<bool>>>);
+    struct Spy(Option<usize>, Seen);
+
+    /// What a `Spy` saw; shared with the test, and `Send` as every op must be.
+    type Seen = std::sync::Arc<std::sync::Mutex<Option<bool>>>;
 
     impl Op<f64> for Spy {
         fn name(&self) -> String {
@@ -814,7 +871,7 @@ mod tests {
             g: &Tensor<f64>,
             grads: &mut [Option<InputGrad<'_, f64>>],
         ) {
-            self.1.set(Some(grads[0].is_some()));
+            *self.1.lock().unwrap() = Some(grads[0].is_some());
             if let Some(gx) = &mut grads[0] {
                 gx.add(g.data().iter().copied());
             }
@@ -826,21 +883,22 @@ mod tests {
 
     #[test]
     fn a_pass_through_hint_is_honoured_only_for_a_fresh_input_of_the_right_shape() {
-        let seen = std::rc::Rc::new(Cell::new(None));
+        let seen = Seen::default();
+        let saw = || *seen.lock().unwrap();
         let tape = Tape::<f64>::new();
         let x = tape.leaf(Tensor::from_vec([2], vec![1.0, 2.0]));
         // Fresh input: handed over, backward is not even called.
         let grads = tape.apply(Spy(Some(0), seen.clone()), &[x]).scale(3.0).sum().backward();
-        assert_eq!((seen.get(), grads[x].data()), (None, &[3.0, 3.0][..]));
+        assert_eq!((saw(), grads[x].data()), (None, &[3.0, 3.0][..]));
         // x already has a gradient from `+ x`: backward gets the slot and adds.
         let y = tape.apply(Spy(Some(0), seen.clone()), &[x]);
         let grads = (y.scale(3.0) + x).sum().backward();
-        assert_eq!((seen.get(), grads[x].data()), (Some(true), &[4.0, 4.0][..]));
+        assert_eq!((saw(), grads[x].data()), (Some(true), &[4.0, 4.0][..]));
         // A hint naming no input, or an input whose shape differs from the output's, is dropped.
         for hint in [Some(1), Some(7)] {
-            seen.set(None);
+            *seen.lock().unwrap() = None;
             let grads = tape.apply(Spy(hint, seen.clone()), &[x]).sum().backward();
-            assert_eq!((seen.get(), grads[x].data()), (Some(true), &[1.0, 1.0][..]), "{hint:?}");
+            assert_eq!((saw(), grads[x].data()), (Some(true), &[1.0, 1.0][..]), "{hint:?}");
         }
     }
 }

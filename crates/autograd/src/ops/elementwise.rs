@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 
 /// An elementwise function `y = f(x)` and its derivative.
-pub trait UnaryRule<T: Float>: 'static {
+pub trait UnaryRule<T: Float>: Send + 'static {
     /// Name shown in listings and messages.
     fn name(&self) -> String;
     /// `y = f(x)`.
@@ -28,6 +28,10 @@ pub struct Unary<R>(pub R);
 impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
     fn name(&self) -> String {
         self.0.name()
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
@@ -152,7 +156,7 @@ impl<T: Float> UnaryRule<T> for Abs {
 }
 
 /// A function of two elements and its partial derivatives.
-pub trait BinaryRule<T: Float>: 'static {
+pub trait BinaryRule<T: Float>: Send + 'static {
     /// Name shown in listings and messages.
     fn name(&self) -> &'static str;
     /// The operator between the shapes in a shape-mismatch message (`"+"`).
@@ -178,6 +182,10 @@ pub struct Binary<R>(pub R);
 impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
     fn name(&self) -> String {
         self.0.name().into()
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(2)
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
@@ -333,7 +341,8 @@ impl<'s> Broadcast<'s> {
             if da != db && da != 1 && db != 1 {
                 panic!("{}: {a} {} {b}: shapes do not broadcast", rule.name(), rule.symbol());
             }
-            out.push(da.max(db));
+            // An axis of 1 repeats to the other's length, 0 included: [3, 1] * [1, 0] is [3, 0].
+            out.push(if da == 1 { db } else { da });
         }
         let strides = |s: &Shape| {
             let mut st = SmallVec::<[usize; 4]>::from_elem(0, rank);

@@ -11,6 +11,10 @@ impl<T: Float> Op<T> for MatMul {
         "matmul".into()
     }
 
+    fn num_inputs(&self) -> Option<usize> {
+        Some(2)
+    }
+
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let (a, b) = (inputs[0], inputs[1]);
         let (m, k, n) = matmul_dims(a, b);
@@ -55,6 +59,10 @@ pub struct Transpose;
 impl<T: Float> Op<T> for Transpose {
     fn name(&self) -> String {
         "transpose".into()
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {

@@ -32,6 +32,10 @@ impl<T: Float> Op<T> for Pick {
         "pick".into()
     }
 
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let x = inputs[0];
         let (n, c) = self.check(x);
@@ -85,6 +89,10 @@ impl<T: Float> Op<T> for Nll {
         "nll".into()
     }
 
+    fn num_inputs(&self) -> Option<usize> {
+        Some(2)
+    }
+
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let (x, labels) = (inputs[0], inputs[1]);
         let (n, c) = Nll::check(x, labels);
@@ -121,10 +129,19 @@ impl<'t, T: Float> Var<'t, T> {
     /// for cross-entropy.
     ///
     /// # Panics
-    /// As [`pick`](Var::pick), with `nll` in the message.
+    /// As [`pick`](Var::pick), with `nll` in the message; also if a label cannot be stored exactly
+    /// in `T` (above 2^24 for `f32`).
     pub fn nll(self, labels: &[usize]) -> Var<'t, T> {
         // Checked here, against the usize labels, for the message `pick` gives.
         self.with_value(|x| Pick::check_labels(labels, x, "nll"));
+        // The labels go on the tape as floats; one that `T` cannot hold exactly (above 2^24 in
+        // f32) would round to another class's index.
+        if let Some((row, &l)) = labels.iter().enumerate().find(|&(_, &l)| T::from_f64(l as f64).to_f64() != l as f64) {
+            panic!(
+                "nll: label {l} at row {row} cannot be stored exactly as {} (class indices above 2^24 need f64)",
+                T::NAME
+            );
+        }
         let labels = self.tape().constant_map([labels.len()], labels.iter().map(|&l| T::from_f64(l as f64)));
         self.apply(Nll, &[labels])
     }

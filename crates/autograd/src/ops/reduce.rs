@@ -11,6 +11,10 @@ impl<T: Float> Op<T> for Sum {
         "sum".into()
     }
 
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         out.assign(Shape::scalar(), [sum(inputs[0].data())]);
     }
@@ -34,6 +38,10 @@ pub struct Mean;
 impl<T: Float> Op<T> for Mean {
     fn name(&self) -> String {
         "mean".into()
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
@@ -71,6 +79,10 @@ impl SumAxis {
 impl<T: Float> Op<T> for SumAxis {
     fn name(&self) -> String {
         format!("sum(axis={})", self.axis)
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {

@@ -12,6 +12,10 @@ impl<T: Float> Op<T> for LogSoftmax {
         "log_softmax".into()
     }
 
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
         let x = inputs[0];
         assert!(x.shape().rank() >= 1, "log_softmax: needs at least one axis, got a scalar");

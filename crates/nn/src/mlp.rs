@@ -11,7 +11,8 @@ use std::str::FromStr;
 /// The hidden-layer nonlinearity of an [`Mlp`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
-    /// `max(z, 0)`; derivative 1 for `z > 0`, else 0.
+    /// `max(z, 0)`; derivative 1 for `z > 0`, else 0. NaN stays NaN (derivative 0), as in
+    /// PyTorch.
     Relu,
     /// `1 / (1 + e^-z)`; derivative `a (1 - a)`.
     Sigmoid,
@@ -288,6 +289,31 @@ mod tests {
             // Same ops in the same order: bit-identical.
             assert_eq!(on_tape, mlp.logits(&x), "{act}");
         }
+    }
+
+    #[test]
+    fn relu_without_a_tape_propagates_nan() {
+        let z = Tensor::from_vec([3], vec![f64::NAN, -1.0, 2.0]);
+        let y = Activation::Relu.apply(&z);
+        assert!(y.data()[0].is_nan() && y.data()[1..] == [0.0, 2.0], "{:?}", y.data());
+        assert!(Activation::Relu.f(f64::NAN).is_nan());
+        assert_eq!(Activation::Relu.derivative(f64::NAN, f64::NAN), 0.0);
+    }
+
+    #[test]
+    fn a_nan_first_layer_weight_makes_nan_logits_through_relu() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut mlp = Mlp::<f32>::new(&[3, 4, 2], Activation::Relu, Init::HeUniform, &mut rng);
+        // A NaN into hidden unit 0; relu used to turn it into 0 and the logits stayed finite.
+        mlp.layers_mut()[0].weight.data_mut()[0] = f32::NAN;
+        let x = Tensor::rand_normal([5, 3], 0.0, 1.0, &mut rng);
+        assert!(mlp.logits(&x).data().iter().all(|v| v.is_nan()));
+        let tape = Tape::new();
+        let params = mlp.bind(&tape);
+        let on_tape = mlp.forward(&params, tape.constant_from(&x)).value();
+        assert!(on_tape.data().iter().all(|v| v.is_nan()));
+        let loss = crate::manual::ManualBackprop::new().run(&mlp, &x, &[0, 1, 0, 1, 0], 0.0);
+        assert!(loss.is_nan(), "hand-derived loss {loss}");
     }
 
     #[test]

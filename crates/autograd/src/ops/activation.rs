@@ -4,13 +4,16 @@ use super::elementwise::{Unary, UnaryRule};
 use crate::{Float, Tensor, Var};
 
 /// `y = max(x, 0)`, `dy/dx = 1 if x > 0 else 0` (0 at the kink, as PyTorch).
+///
+/// NaN propagates as in PyTorch: `relu(NaN) = NaN`, with derivative 0 there (NaN > 0 is false).
 pub struct Relu;
 impl<T: Float> UnaryRule<T> for Relu {
     fn name(&self) -> String {
         "relu".into()
     }
     fn f(&self, x: T) -> T {
-        if x > T::ZERO { x } else { T::ZERO }
+        // `x <= 0` is false for NaN, so NaN passes through instead of hiding as 0.
+        if x <= T::ZERO { T::ZERO } else { x }
     }
     fn df(&self, x: T, _y: T) -> T {
         if x > T::ZERO { T::ONE } else { T::ZERO }
@@ -52,7 +55,8 @@ impl<T: Float> UnaryRule<T> for Tanh {
 }
 
 impl<'t, T: Float> Var<'t, T> {
-    /// `max(self, 0)` elementwise; its derivative at 0 is taken as 0.
+    /// `max(self, 0)` elementwise; its derivative at 0 is taken as 0. NaN stays NaN (its
+    /// derivative is 0), as in PyTorch.
     pub fn relu(self) -> Var<'t, T> {
         self.apply(Unary(Relu), &[])
     }
@@ -74,7 +78,7 @@ impl<T: Float> Tensor<T> {
         crate::eval(&Unary(rule), &[self])
     }
 
-    /// `max(x, 0)` elementwise, without a tape.
+    /// `max(x, 0)` elementwise, without a tape; NaN stays NaN.
     pub fn relu(&self) -> Tensor<T> {
         self.map_rule(Relu)
     }
@@ -106,6 +110,20 @@ mod tests {
         assert_eq!(g[x].data(), &[0.0, 1.0, 0.0]);
         let g = x.tanh().sum().backward();
         assert_eq!(g[x].data()[0], 1.0);
+    }
+
+    #[test]
+    fn relu_propagates_nan_on_and_off_the_tape_with_pytorchs_zero_derivative() {
+        let x = Tensor::from_vec([3], vec![f32::NAN, -1.0, 2.0]);
+        let check = |y: &[f32]| assert!(y[0].is_nan() && y[1..] == [0.0, 2.0], "{y:?}");
+        check(x.relu().data());
+        let tape = Tape::new();
+        let v = tape.leaf_from(&x);
+        let y = v.relu();
+        y.with_value(|y| check(y.data()));
+        // PyTorch's threshold_backward: grad * (x > 0), which is 0 at NaN.
+        let g = y.sum().backward();
+        assert_eq!(g[v].data(), &[0.0, 0.0, 1.0]);
     }
 
     #[test]

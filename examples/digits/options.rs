@@ -279,7 +279,9 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 
 fn number(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(x),
+        // The model trains in f32, where 1e39 is infinite.
+        Ok(x) if x.is_finite() && (x as f32).is_finite() => Ok(x),
+        Ok(x) if x.is_finite() => Err(format!("{s} is too large for f32, which the model trains in")),
         _ => Err(format!("expected a finite number, found '{s}'")),
     }
 }

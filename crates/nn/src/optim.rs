@@ -75,7 +75,7 @@ pub trait Optimizer<T: Float> {
     /// Sets the learning rate, for schedules; the optimiser's state is kept.
     ///
     /// # Panics
-    /// If `lr` is negative or NaN.
+    /// If `lr` is negative, NaN or infinite.
     fn set_lr(&mut self, lr: T);
 }
 
@@ -120,7 +120,7 @@ impl<T: Float> Sgd<T> {
     /// Plain SGD, `w -= lr * grad`: no momentum, no weight decay.
     ///
     /// # Panics
-    /// If `lr` is negative or NaN.
+    /// If `lr` is negative, NaN or infinite.
     pub fn new(lr: T) -> Self {
         check_lr("Sgd::new", lr);
         Sgd {
@@ -136,9 +136,9 @@ impl<T: Float> Sgd<T> {
     /// With momentum `momentum` (0.9 is usual; 0 turns it off).
     ///
     /// # Panics
-    /// If `momentum` is negative or NaN, or it is 0 and Nesterov momentum is on.
+    /// If `momentum` is negative, NaN or infinite, or it is 0 and Nesterov momentum is on.
     pub fn momentum(self, momentum: T) -> Self {
-        assert!(momentum >= T::ZERO, "Sgd::momentum: momentum must be >= 0, got {momentum}");
+        check_non_negative("Sgd::momentum", "momentum", momentum);
         assert!(
             !(self.nesterov && momentum == T::ZERO),
             "Sgd::momentum: Nesterov momentum needs momentum > 0, got 0 (turn Nesterov off first)"
@@ -162,9 +162,9 @@ impl<T: Float> Sgd<T> {
     /// With weight decay `weight_decay` on weights (not biases): `grad + weight_decay * w`.
     ///
     /// # Panics
-    /// If `weight_decay` is negative or NaN.
+    /// If `weight_decay` is negative, NaN or infinite.
     pub fn weight_decay(self, weight_decay: T) -> Self {
-        assert!(weight_decay >= T::ZERO, "Sgd::weight_decay: weight decay must be >= 0, got {weight_decay}");
+        check_non_negative("Sgd::weight_decay", "weight decay", weight_decay);
         Sgd { weight_decay, ..self }
     }
 }
@@ -254,7 +254,7 @@ impl<T: Float> Adam<T> {
     /// Adam with PyTorch's defaults: `betas = (0.9, 0.999)`, `eps = 1e-8`, no weight decay.
     ///
     /// # Panics
-    /// If `lr` is negative or NaN.
+    /// If `lr` is negative, NaN or infinite.
     pub fn new(lr: T) -> Self {
         check_lr("Adam::new", lr);
         Adam {
@@ -273,7 +273,7 @@ impl<T: Float> Adam<T> {
     /// With the decay rates of the first and second moments.
     ///
     /// # Panics
-    /// If either is outside `[0, 1)`.
+    /// If either is outside `[0, 1)` (NaN is).
     pub fn betas(self, beta1: T, beta2: T) -> Self {
         for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
             assert!(b >= T::ZERO && b < T::ONE, "Adam::betas: {name} must be in [0, 1), got {b}");
@@ -285,9 +285,9 @@ impl<T: Float> Adam<T> {
     /// an element whose gradient has always been exactly 0 becomes NaN (0 / 0), as in PyTorch.
     ///
     /// # Panics
-    /// If `eps` is negative or NaN.
+    /// If `eps` is negative, NaN or infinite.
     pub fn eps(self, eps: T) -> Self {
-        assert!(eps >= T::ZERO, "Adam::eps: eps must be >= 0, got {eps}");
+        check_non_negative("Adam::eps", "eps", eps);
         Adam { eps, ..self }
     }
 
@@ -295,9 +295,9 @@ impl<T: Float> Adam<T> {
     /// each Adam update, which makes this AdamW (PyTorch's AdamW default is 0.01).
     ///
     /// # Panics
-    /// If `weight_decay` is negative or NaN.
+    /// If `weight_decay` is negative, NaN or infinite.
     pub fn weight_decay(self, weight_decay: T) -> Self {
-        assert!(weight_decay >= T::ZERO, "Adam::weight_decay: weight decay must be >= 0, got {weight_decay}");
+        check_non_negative("Adam::weight_decay", "weight decay", weight_decay);
         Adam { weight_decay, ..self }
     }
 }
@@ -341,7 +341,12 @@ impl<T: Float> Optimizer<T> for Adam<T> {
 }
 
 fn check_lr<T: Float>(who: &str, lr: T) {
-    assert!(lr >= T::ZERO, "{who}: the learning rate must be >= 0, got {lr}");
+    check_non_negative(who, "learning rate", lr);
+}
+
+/// An infinite rate or decay turns every parameter it touches into inf or NaN at the first step.
+fn check_non_negative<T: Float>(who: &str, what: &str, value: T) {
+    assert!(value.is_finite() && value >= T::ZERO, "{who}: {what} must be finite and non-negative, got {value}");
 }
 
 /// The parameter shapes an optimiser's state was built for, recorded at its first update.
@@ -576,9 +581,81 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "Sgd::set_lr: the learning rate must be >= 0, got NaN")]
+    #[should_panic(expected = "Sgd::set_lr: learning rate must be finite and non-negative, got NaN")]
     fn nan_learning_rate_panics() {
         Sgd::new(0.1f64).set_lr(f64::NAN);
+    }
+
+    #[test]
+    #[should_panic(expected = "Sgd::new: learning rate must be finite and non-negative, got inf")]
+    fn sgd_infinite_learning_rate_panics() {
+        let _ = Sgd::new(f32::INFINITY);
+    }
+
+    #[test]
+    #[should_panic(expected = "Sgd::new: learning rate must be finite and non-negative, got NaN")]
+    fn sgd_nan_learning_rate_panics() {
+        let _ = Sgd::new(f64::NAN);
+    }
+
+    #[test]
+    #[should_panic(expected = "Sgd::new: learning rate must be finite and non-negative, got -0.1")]
+    fn sgd_negative_learning_rate_panics() {
+        let _ = Sgd::new(-0.1f64);
+    }
+
+    #[test]
+    #[should_panic(expected = "Adam::new: learning rate must be finite and non-negative, got inf")]
+    fn adam_infinite_learning_rate_panics() {
+        let _ = Adam::new(f64::INFINITY);
+    }
+
+    #[test]
+    #[should_panic(expected = "Adam::new: learning rate must be finite and non-negative, got NaN")]
+    fn adam_nan_learning_rate_panics() {
+        let _ = Adam::new(f32::NAN);
+    }
+
+    #[test]
+    #[should_panic(expected = "Adam::set_lr: learning rate must be finite and non-negative, got -inf")]
+    fn adam_set_lr_rejects_minus_infinity() {
+        Adam::new(0.1f64).set_lr(f64::NEG_INFINITY);
+    }
+
+    #[test]
+    #[should_panic(expected = "Sgd::momentum: momentum must be finite and non-negative, got inf")]
+    fn infinite_momentum_panics() {
+        let _ = Sgd::new(0.1f64).momentum(f64::INFINITY);
+    }
+
+    #[test]
+    #[should_panic(expected = "Sgd::weight_decay: weight decay must be finite and non-negative, got inf")]
+    fn sgd_infinite_weight_decay_panics() {
+        let _ = Sgd::new(0.1f64).weight_decay(f64::INFINITY);
+    }
+
+    #[test]
+    #[should_panic(expected = "Adam::weight_decay: weight decay must be finite and non-negative, got inf")]
+    fn adam_infinite_weight_decay_panics() {
+        let _ = Adam::new(0.1f64).weight_decay(f64::INFINITY);
+    }
+
+    #[test]
+    #[should_panic(expected = "Adam::eps: eps must be finite and non-negative, got inf")]
+    fn infinite_eps_panics() {
+        let _ = Adam::new(0.1f64).eps(f64::INFINITY);
+    }
+
+    #[test]
+    #[should_panic(expected = "Adam::betas: beta1 must be in [0, 1), got NaN")]
+    fn nan_beta_panics() {
+        let _ = Adam::new(0.1f64).betas(f64::NAN, 0.999);
+    }
+
+    #[test]
+    #[should_panic(expected = "Adam::betas: beta2 must be in [0, 1), got inf")]
+    fn infinite_beta_panics() {
+        let _ = Adam::new(0.1f64).betas(0.9, f64::INFINITY);
     }
 
     #[test]

@@ -39,6 +39,23 @@ pub enum TrainError {
         /// The loss at that step (NaN or infinite, or finite when only a gradient was not).
         loss: f64,
     },
+    /// The loss and gradients were finite but the update made a parameter NaN or infinite (a
+    /// learning rate too large for the gradients overflows). The parameters keep the bad values
+    /// of that update.
+    NonFiniteParameter {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The parameter's position in [`Module::parameters`].
+        index: usize,
+        /// The parameter's name (`"0.weight"`).
+        name: String,
+        /// The position of its first non-finite element, in row-major order.
+        element: usize,
+        /// That element's value.
+        value: f64,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -51,6 +68,11 @@ impl fmt::Display for TrainError {
             TrainError::Diverged { epoch, step, loss } => write!(
                 f,
                 "training diverged at epoch {epoch}, step {step}: the loss is {loss}; try a smaller learning rate"
+            ),
+            TrainError::NonFiniteParameter { epoch, step, index, name, element, value } => write!(
+                f,
+                "training diverged at epoch {epoch}, step {step}: the update made parameter {index} ({name}) \
+                 {value} at element {element}; try a smaller learning rate"
             ),
         }
     }
@@ -97,6 +119,7 @@ pub struct EpochReport {
 /// assert!(last.loss < first.loss / 10.0);
 /// ```
 pub struct Trainer<T: Float> {
+    rows: usize,
     tape: Tape<T>,
     batches: Batches,
     y: Vec<usize>,
@@ -111,7 +134,14 @@ impl<T: Float> Trainer<T> {
     /// # Panics
     /// If `batch_size` is 0.
     pub fn new(rows: usize, batch_size: usize) -> Self {
-        Trainer { tape: Tape::new(), batches: Batches::new(rows, batch_size), y: Vec::new(), l2: T::ZERO, epoch: 0 }
+        Trainer {
+            rows,
+            tape: Tape::new(),
+            batches: Batches::new(rows, batch_size),
+            y: Vec::new(),
+            l2: T::ZERO,
+            epoch: 0,
+        }
     }
 
     /// Adds `0.5 * lambda * sum ||W||^2` (weights only) to the loss.
@@ -128,7 +158,9 @@ impl<T: Float> Trainer<T> {
     /// One pass over `data` in a fresh random order, one optimiser step per batch.
     ///
     /// Before each update the loss and every gradient are checked: if one is NaN or infinite,
-    /// the update is skipped and [`TrainError::Diverged`] names the epoch and step.
+    /// the update is skipped and [`TrainError::Diverged`] names the epoch and step. After each
+    /// update every parameter is checked: if one became NaN or infinite,
+    /// [`TrainError::NonFiniteParameter`] names the epoch, step and parameter.
     ///
     /// # Panics
     /// If `data` has a different number of rows than this trainer was made for, or its
@@ -140,10 +172,17 @@ impl<T: Float> Trainer<T> {
         data: &Dataset<T>,
         rng: &mut R,
     ) -> Result<EpochReport, TrainError> {
+        assert_eq!(
+            self.rows,
+            data.len(),
+            "Trainer::epoch: the trainer was made for {} rows but the data has {}",
+            self.rows,
+            data.len()
+        );
         let start = Instant::now();
         self.epoch += 1;
         let (mut loss_sum, mut correct, mut steps) = (0.0, 0, 0);
-        let Trainer { tape, batches, y, l2, epoch } = self;
+        let Trainer { tape, batches, y, l2, epoch, .. } = self;
         for (step, idx) in batches.epoch(rng).enumerate() {
             y.clear();
             y.extend(idx.iter().map(|&i| data.labels()[i]));
@@ -165,6 +204,22 @@ impl<T: Float> Trainer<T> {
             opt.step(model, &vars, &grads);
             tape.recycle(grads);
             steps += 1;
+            // Finite gradients can still overflow the update; one pass over the new values.
+            let bad = model.parameters_mut().iter().enumerate().find_map(|(index, p)| {
+                let data = p.value.data();
+                data.iter().position(|v| !v.is_finite()).map(|element| (index, element, data[element].to_f64()))
+            });
+            if let Some((index, element, value)) = bad {
+                let name = model.parameters().swap_remove(index).name;
+                return Err(TrainError::NonFiniteParameter {
+                    epoch: *epoch,
+                    step: step + 1,
+                    index,
+                    name,
+                    element,
+                    value,
+                });
+            }
         }
         let n = data.len().max(1) as f64;
         Ok(EpochReport {
@@ -236,6 +291,80 @@ mod tests {
         let predicted = mlp.predict(data.features());
         let by_hand = predicted.iter().zip(data.labels()).filter(|(p, t)| p == t).count() as f64 / 64.0;
         assert_eq!(acc, by_hand);
+    }
+
+    #[test]
+    fn an_update_that_overflows_a_parameter_is_an_error_naming_it() {
+        // Zero weights give p = 0.5 for both classes, so dW = x^T (p - onehot) = -+500 for
+        // features of 1000: finite, as is the loss (ln 2). A step of 1e37 * 500 overflows f32.
+        let data = Dataset::new(Tensor::from_rows(&[[1e3f32, 1e3]]), vec![0], 2);
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut mlp = Mlp::<f32>::new(&[2, 2], Activation::Relu, Init::Zeros, &mut rng);
+        let mut trainer = Trainer::new(1, 1);
+        let err = trainer.epoch(&mut mlp, &mut Sgd::new(1e37), &data, &mut rng).unwrap_err();
+        let TrainError::NonFiniteParameter { epoch, step, index, ref name, element, value } = err else {
+            panic!("expected a non-finite parameter, got {err:?}")
+        };
+        // Element 0 of "0.weight" (feature 0 to class 0) has gradient -500: w = +5e39 = inf.
+        assert_eq!((epoch, step, index, name.as_str(), element, value), (1, 1, 0, "0.weight", 0, f64::INFINITY));
+        assert_eq!(
+            err.to_string(),
+            "training diverged at epoch 1, step 1: the update made parameter 0 (0.weight) inf at element 0; \
+             try a smaller learning rate"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "Trainer::epoch: the trainer was made for 10 rows but the data has 64")]
+    fn a_row_count_other_than_the_datas_panics_naming_both() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let data = blobs(64, &mut rng);
+        let mut mlp = Mlp::new(&[2, 4, 2], Activation::Tanh, Init::GlorotUniform, &mut rng);
+        let _ = Trainer::new(10, 4).epoch(&mut mlp, &mut Sgd::new(0.1), &data, &mut rng);
+    }
+
+    #[test]
+    #[should_panic(expected = "Trainer::epoch: the trainer was made for 100 rows but the data has 64")]
+    fn more_rows_than_the_data_has_panics_naming_both() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let data = blobs(64, &mut rng);
+        let mut mlp = Mlp::new(&[2, 4, 2], Activation::Tanh, Init::GlorotUniform, &mut rng);
+        let _ = Trainer::new(100, 4).epoch(&mut mlp, &mut Sgd::new(0.1), &data, &mut rng);
+    }
+
+    /// Compiles only if every part of a training loop can move to another thread.
+    #[test]
+    fn a_training_loop_is_send() {
+        fn send<S: Send>() {}
+        send::<Trainer<f32>>();
+        send::<Trainer<f64>>();
+        send::<Tape<f32>>();
+        send::<Mlp<f32>>();
+        send::<Sgd<f32>>();
+        send::<crate::Adam<f32>>();
+        send::<Dataset<f32>>();
+        send::<TrainError>();
+        send::<Box<dyn Optimizer<f32> + Send>>();
+    }
+
+    #[test]
+    fn training_runs_on_a_spawned_thread() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let data = blobs(64, &mut rng);
+        let mlp = Mlp::new(&[2, 8, 2], Activation::Tanh, Init::GlorotUniform, &mut rng);
+        let (loss0, _) = evaluate(&mlp, &data);
+        let worker = std::thread::spawn(move || {
+            let (mut mlp, mut opt, mut trainer) = (mlp, Sgd::new(0.1).momentum(0.9), Trainer::new(data.len(), 8));
+            for _ in 0..10 {
+                trainer.epoch(&mut mlp, &mut opt, &data, &mut rng).unwrap();
+            }
+            (mlp, data)
+        });
+        let (mlp, data) = worker.join().unwrap();
+        let (loss, _) = evaluate(&mlp, &data);
+        // The blobs are nearly separable: 10 epochs of 8 steps cut the loss well below half.
+        assert!(loss < loss0 / 2.0, "loss {loss0} -> {loss}");
+        assert!(mlp.parameters().iter().all(|p| p.value.all_finite()));
     }
 
     #[test]

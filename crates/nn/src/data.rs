@@ -34,7 +34,7 @@ mod metrics;
 mod scaler;
 
 pub use batches::Batches;
-pub use csv::{DataError, Location, MAX_INFERRED_CLASSES, load_csv, parse_csv};
+pub use csv::{DataError, Location, MAX_CSV_BYTES, MAX_INFERRED_CLASSES, load_csv, parse_csv};
 pub use dataset::Dataset;
 pub use metrics::{accuracy, accuracy_from_logits, confusion_matrix};
 pub use scaler::StandardScaler;

@@ -3,13 +3,19 @@
 use super::Dataset;
 use autograd::{Float, Tensor};
 use std::fmt;
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// With no class count given, the loader infers it as the largest label plus one; labels must
 /// then be below this, so a stray huge label cannot make a dataset with billions of classes.
 /// Pass the class count explicitly to go beyond it.
 pub const MAX_INFERRED_CLASSES: usize = 1 << 16;
+
+/// The largest file [`load_csv`] reads, 1 GiB: far beyond any dataset held in memory as text
+/// here, and small enough that a wrong path (a disk image, a log that keeps growing) fails at
+/// once instead of filling the memory.
+pub const MAX_CSV_BYTES: u64 = 1 << 30;
 
 /// A place in a CSV input: `file:line:column`, both numbers counting from 1, the column being the
 /// field's position in its line.
@@ -29,8 +35,9 @@ impl fmt::Display for Location {
     }
 }
 
-/// Why a CSV input could not be loaded. Each variant but [`Io`](Self::Io) and
-/// [`Empty`](Self::Empty) says where, and the message starts with `file:line:column:`.
+/// Why a CSV input could not be loaded. Each variant but [`Io`](Self::Io),
+/// [`NotAFile`](Self::NotAFile), [`TooLarge`](Self::TooLarge) and [`Empty`](Self::Empty) says
+/// where, and the message starts with `file:line:column:`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DataError {
@@ -40,6 +47,19 @@ pub enum DataError {
         path: PathBuf,
         /// What the OS said.
         error: io::Error,
+    },
+    /// The path is not a regular file (nor a symlink to one): a directory, a device such as
+    /// `/dev/zero`, a FIFO or a socket, which may never end or block forever.
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is larger than [`MAX_CSV_BYTES`] (or grew past it while being read).
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// The limit, [`MAX_CSV_BYTES`].
+        limit: u64,
     },
     /// The bytes are not UTF-8; the location is that of the first bad byte.
     InvalidUtf8 {
@@ -106,7 +126,7 @@ impl DataError {
     pub fn location(&self) -> Option<&Location> {
         use DataError::*;
         match self {
-            Io { .. } | Empty { .. } => None,
+            Io { .. } | NotAFile { .. } | TooLarge { .. } | Empty { .. } => None,
             InvalidUtf8 { at }
             | NoFeatures { at }
             | ColumnCount { at, .. }
@@ -131,6 +151,12 @@ impl fmt::Display for DataError {
         };
         match self {
             Io { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            NotAFile { path } => {
+                write!(f, "cannot read {}: not a regular file (a directory, device or pipe)", path.display())
+            }
+            TooLarge { path, limit } => {
+                write!(f, "cannot read {}: the file is larger than the limit of {limit} bytes", path.display())
+            }
             InvalidUtf8 { at } => write!(f, "{at}: invalid UTF-8; the file must be UTF-8 text"),
             Empty { file } => write!(f, "{file}: no data rows (the input is empty or blank)"),
             NoFeatures { at } => write!(f, "{at}: a row needs at least one feature and a label, found a single field"),
@@ -185,7 +211,11 @@ impl std::error::Error for DataError {
 ///   column 1, with a hint that it may be a header, rather than silently dropped, because
 ///   dropping the first row of a file that has no header loses an example unnoticed;
 /// - the file is read as bytes and must be UTF-8: invalid UTF-8 is [`DataError::InvalidUtf8`]
-///   naming the line and field; an unreadable file is [`DataError::Io`] naming the path.
+///   naming the line and field; an unreadable file is [`DataError::Io`] naming the path;
+/// - the path must be a regular file or a symlink to one, checked before it is opened (opening
+///   a FIFO blocks until a writer comes): anything else is [`DataError::NotAFile`]; a file
+///   above [`MAX_CSV_BYTES`] is [`DataError::TooLarge`], also when it grows past the limit
+///   while being read.
 ///
 /// No input makes it panic. Errors name the path as given.
 ///
@@ -197,9 +227,36 @@ impl std::error::Error for DataError {
 /// ```
 pub fn load_csv<T: Float>(path: impl AsRef<Path>, num_classes: Option<usize>) -> Result<Dataset<T>, DataError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|error| DataError::Io { path: path.to_owned(), error })?;
+    let bytes = read_bounded(path, MAX_CSV_BYTES)?;
     let file = path.display().to_string();
     parse_csv(decode(&bytes, &file)?, &file, num_classes)
+}
+
+/// The bytes of the regular file at `path`, if it has at most `limit` of them.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
+    let io_error = |error| DataError::Io { path: path.to_owned(), error };
+    let not_a_file = || DataError::NotAFile { path: path.to_owned() };
+    let too_large = || DataError::TooLarge { path: path.to_owned(), limit };
+    // `metadata` follows symlinks, so a link to a regular file is fine.
+    let before = std::fs::metadata(path).map_err(io_error)?;
+    if !before.is_file() {
+        return Err(not_a_file());
+    }
+    if before.len() > limit {
+        return Err(too_large());
+    }
+    let file = File::open(path).map_err(io_error)?;
+    // The path may have been replaced between the check and the open.
+    if !file.metadata().map_err(io_error)?.is_file() {
+        return Err(not_a_file());
+    }
+    // One byte past the limit tells a file that grew while read from one that is exactly full.
+    let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io_error)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Parses "features..., label" CSV text, accepting what [`load_csv`] accepts; `file` names the
@@ -453,6 +510,82 @@ mod tests {
         let boxed: Box<dyn Error + Send + Sync> = Box::new(err);
         let message = boxed.to_string();
         assert!(message.starts_with(&format!("cannot read {}: ", path.display())), "{message}");
+    }
+
+    #[test]
+    fn devices_and_directories_are_not_files_and_fail_at_once() {
+        // /dev/zero never ends: reading it whole would fill the memory.
+        #[cfg(unix)]
+        for device in ["/dev/zero", "/dev/null"] {
+            let err = load_csv::<f32>(device, None).unwrap_err();
+            assert!(matches!(&err, DataError::NotAFile { path } if path == Path::new(device)), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!("cannot read {device}: not a regular file (a directory, device or pipe)")
+            );
+        }
+        let dir = env!("CARGO_MANIFEST_DIR");
+        assert!(matches!(load_csv::<f32>(dir, None), Err(DataError::NotAFile { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = testkit::TempDir::new("csv-fifo");
+        let fifo = dir.path().join("pipe.csv");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+        assert!(status.success(), "mkfifo {}", fifo.display());
+        // Opening a FIFO with no writer blocks; run the load on a thread and bound the wait.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(load_csv::<f32>(&path, None).map(|_| ())));
+        let outcome = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("load_csv blocked on a FIFO");
+        assert!(matches!(outcome, Err(DataError::NotAFile { path }) if path == fifo));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_to_a_regular_file_is_read() {
+        let dir = testkit::TempDir::new("csv-symlink");
+        let target = dir.path().join("data.csv");
+        std::fs::write(&target, "1,2,0\n3,4,1\n").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(load_csv::<f32>(&link, None).unwrap(), load_csv::<f32>(&target, None).unwrap());
+    }
+
+    #[test]
+    fn files_above_the_limit_are_refused_by_size_and_while_read() {
+        let dir = testkit::TempDir::new("csv-limit");
+        let path = dir.path().join("big.csv");
+        std::fs::write(&path, "1,2,0\n").unwrap(); // 6 bytes
+        assert_eq!(read_bounded(&path, 6).unwrap(), b"1,2,0\n");
+        let err = read_bounded(&path, 5).unwrap_err();
+        assert!(matches!(&err, DataError::TooLarge { limit: 5, .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {}: the file is larger than the limit of 5 bytes", path.display())
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_longer_than_its_reported_size_is_caught_while_read() {
+        // Files in /proc report size 0 but have content, like a file that grows while read.
+        let status = Path::new("/proc/self/status");
+        assert_eq!(std::fs::metadata(status).unwrap().len(), 0);
+        assert!(matches!(read_bounded(status, 5), Err(DataError::TooLarge { limit: 5, .. })));
+    }
+
+    #[test]
+    fn labels_above_2_to_the_24_stay_exact_in_an_f32_dataset() {
+        // Labels are parsed as integers, never through T: 16777217 is not an f32, and rounding
+        // it would move the row to class 16777216.
+        let data = parse_csv::<f32>("1,16777217\n2,16777216\n", "t.csv", Some(16_777_218)).unwrap();
+        assert_eq!(data.labels(), &[16_777_217, 16_777_216]);
+        assert_ne!(16_777_217.0f32 as usize, 16_777_217);
+        // Without a class count, such a label is too large to infer one from.
+        assert!(matches!(error_at("1,16777217\n", None, 1, 2), DataError::LabelOutOfRange { .. }));
     }
 
     #[test]

@@ -135,7 +135,7 @@ fn run(args: &[&str]) -> (training::Split, tapegrad::nn::Mlp<f32>, Vec<training:
     let config = config(args);
     let data = training::load(&config.data).unwrap();
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let split = training::split_and_standardise(&data, &mut rng);
+    let split = training::split_and_standardise(&data, &mut rng).unwrap();
     let mut model = training::build_model(&config, 64, 10, &mut rng);
     let mut seen = 0;
     let history = training::train(&config, &mut model, &split, &mut rng, |_| seen += 1).unwrap();

@@ -65,7 +65,7 @@ fn run(config: &Config) -> Result<(), String> {
     // One generator for the split, the initial weights and the batch order: a seed
     // reproduces the whole run.
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let split = training::split_and_standardise(&data, &mut rng);
+    let split = training::split_and_standardise(&data, &mut rng)?;
     // The bundled file by its place in the repository, rather than by an absolute path.
     let shown = config.data.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&config.data);
     say!("{}", show::header(config, &shown.display().to_string(), data.len(), &split));

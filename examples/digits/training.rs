@@ -53,16 +53,19 @@ pub fn load(path: &Path) -> Result<Dataset<f32>, String> {
 /// training. Pixels that never change in the training images (some border pixels are always
 /// 0) are only shifted, not divided by their zero deviation (see [`StandardScaler::fit`]).
 ///
+/// # Errors
+/// If a training feature is NaN or infinite (never for data from [`load`], which rejects them).
+///
 /// # Panics
 /// If the training part would be empty.
-pub fn split_and_standardise<R: Rng + ?Sized>(data: &Dataset<f32>, rng: &mut R) -> Split {
+pub fn split_and_standardise<R: Rng + ?Sized>(data: &Dataset<f32>, rng: &mut R) -> Result<Split, String> {
     let (train, test_pixels) = data.train_test_split(TEST_FRACTION, rng);
-    let scaler = StandardScaler::fit(train.features());
-    Split {
+    let scaler = StandardScaler::fit(train.features()).map_err(|e| e.to_string())?;
+    Ok(Split {
         train: train.map_features(|x| scaler.transform(x)),
         test: test_pixels.map_features(|x| scaler.transform(x)),
         test_pixels,
-    }
+    })
 }
 
 /// The model `config` describes, for `inputs` features and `classes` classes.

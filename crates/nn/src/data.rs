@@ -14,7 +14,7 @@
 //!
 //! let mut rng = StdRng::seed_from_u64(0);
 //! let (train, test) = data.train_test_split(0.4, &mut rng);
-//! let scaler = StandardScaler::fit(train.features());
+//! let scaler = StandardScaler::fit(train.features())?;
 //! let (train, test) = (train.map_features(|x| scaler.transform(x)), test.map_features(|x| scaler.transform(x)));
 //!
 //! let mut batches = Batches::new(train.len(), 2);
@@ -37,4 +37,4 @@ pub use batches::Batches;
 pub use csv::{DataError, Location, MAX_CSV_BYTES, MAX_INFERRED_CLASSES, load_csv, parse_csv};
 pub use dataset::Dataset;
 pub use metrics::{accuracy, accuracy_from_logits, confusion_matrix};
-pub use scaler::StandardScaler;
+pub use scaler::{CONSTANT_RELATIVE, StandardScaler};

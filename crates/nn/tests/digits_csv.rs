@@ -23,7 +23,7 @@ fn digits_split_85_15_and_standardise_to_finite_values() {
     let data = load_csv::<f32>(DIGITS, Some(10)).unwrap();
     let (train, test) = data.train_test_split(0.15, &mut StdRng::seed_from_u64(0));
     assert_eq!((train.len(), test.len()), (1527, 270));
-    let scaler = StandardScaler::fit(train.features());
+    let scaler = StandardScaler::fit(train.features()).unwrap();
     // Some border pixels are 0 in every training image: they are left unscaled, not divided by 0.
     assert!(scaler.scale().contains(&1.0));
     assert!(scaler.transform(test.features()).all_finite());

@@ -35,9 +35,10 @@ impl fmt::Display for Location {
     }
 }
 
-/// Why a CSV input could not be loaded. Each variant but [`Io`](Self::Io),
-/// [`NotAFile`](Self::NotAFile), [`TooLarge`](Self::TooLarge) and [`Empty`](Self::Empty) says
-/// where, and the message starts with `file:line:column:`.
+/// Why a CSV input could not be loaded, or its features not standardised. Each variant but
+/// [`Io`](Self::Io), [`NotAFile`](Self::NotAFile), [`TooLarge`](Self::TooLarge),
+/// [`Empty`](Self::Empty) and [`NonFiniteFeature`](Self::NonFiniteFeature) says where in the
+/// file, and the message starts with `file:line:column:`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DataError {
@@ -119,6 +120,16 @@ pub enum DataError {
         /// The class count given to the loader, if any.
         num_classes: Option<usize>,
     },
+    /// A feature given to [`StandardScaler::fit`](super::StandardScaler::fit) is NaN or
+    /// infinite.
+    NonFiniteFeature {
+        /// Its row in the feature matrix, from 0.
+        row: usize,
+        /// Its column, from 0.
+        column: usize,
+        /// The value.
+        value: f64,
+    },
 }
 
 impl DataError {
@@ -126,7 +137,7 @@ impl DataError {
     pub fn location(&self) -> Option<&Location> {
         use DataError::*;
         match self {
-            Io { .. } | NotAFile { .. } | TooLarge { .. } | Empty { .. } => None,
+            Io { .. } | NotAFile { .. } | TooLarge { .. } | Empty { .. } | NonFiniteFeature { .. } => None,
             InvalidUtf8 { at }
             | NoFeatures { at }
             | ColumnCount { at, .. }
@@ -175,6 +186,10 @@ impl fmt::Display for DataError {
             LabelOutOfRange { at, label, num_classes: Some(k) } => {
                 write!(f, "{at}: label {label} is out of range: with {k} classes labels must be below {k}")
             }
+            NonFiniteFeature { row, column, value } => write!(
+                f,
+                "StandardScaler::fit: the feature at row {row}, column {column} (from 0) is {value}; features must be finite"
+            ),
             LabelOutOfRange { at, label, num_classes: None } => write!(
                 f,
                 "{at}: label {label} is too large to infer the class count from \

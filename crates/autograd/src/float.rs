@@ -37,6 +37,9 @@ pub trait Float:
     const ONE: Self;
     /// The type's name, for messages and file headers (`"f32"`).
     const NAME: &'static str;
+    /// Which of the two types this is, for code that must treat them differently (the element
+    /// type of a file, the range a parser accepts) without comparing [`NAME`](Float::NAME)s.
+    const PRECISION: Precision;
 
     /// Converts from `f64`, rounding to nearest.
     fn from_f64(x: f64) -> Self;
@@ -62,12 +65,28 @@ pub trait Float:
     fn is_finite(self) -> bool;
 }
 
+/// The precision of a [`Float`]: [`Float::PRECISION`] is `F32` for `f32` and `F64` for `f64`.
+///
+/// ```
+/// use autograd::{Float, Precision};
+/// assert_eq!(<f32 as Float>::PRECISION, Precision::F32);
+/// assert_eq!(<f64 as Float>::PRECISION, Precision::F64);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// Single precision, `f32`: 4 bytes per value.
+    F32,
+    /// Double precision, `f64`: 8 bytes per value.
+    F64,
+}
+
 macro_rules! impl_float {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $precision:ident, $gemm:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAME: &'static str = stringify!($t);
+            const PRECISION: Precision = Precision::$precision;
 
             #[inline]
             fn from_f64(x: f64) -> Self {
@@ -132,8 +151,8 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, matrixmultiply::sgemm);
-impl_float!(f64, matrixmultiply::dgemm);
+impl_float!(f32, F32, matrixmultiply::sgemm);
+impl_float!(f64, F64, matrixmultiply::dgemm);
 
 /// Not nameable outside this crate, so `Float` cannot be implemented elsewhere, and its kernel
 /// entry point is an `unsafe fn` that safe code cannot call.

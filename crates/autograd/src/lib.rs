@@ -37,7 +37,7 @@ mod shape;
 mod tape;
 mod tensor;
 
-pub use float::Float;
+pub use float::{Float, Precision};
 pub use gradcheck::{
     GradcheckError, GradcheckOptions, GradcheckReport, InputReport, Stencil, gradcheck, numeric_gradient,
 };

@@ -12,8 +12,8 @@
 //! that trusted a header's sizes (`vec![0; n]` for a claimed `n`) would fail it long before it
 //! ran out of memory.
 
-use autograd::{Float, Tensor};
-use nn::io::{self, IoError};
+use autograd::{Float, Precision, Tensor};
+use nn::io::{self, IoErrorKind};
 use nn::{Activation, Init, Mlp};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -130,7 +130,7 @@ fn load<T: Float>(bytes: &[u8]) -> Result<Outcome<T>, TestCaseError> {
         Err(e) => {
             prop_assert_eq!(e.path(), path.as_path());
             prop_assert!(e.to_string().starts_with(&format!("{}: ", path.display())), "{}", e);
-            prop_assert!(!matches!(e, IoError::Io { .. }), "an I/O error reading a file that exists: {}", e);
+            prop_assert!(!matches!(e.kind(), IoErrorKind::Io { .. }), "an I/O error reading a file that exists: {}", e);
             Ok(Outcome::Rejected)
         }
     }
@@ -166,7 +166,7 @@ fn base<T: Float>(sizes: &[usize], activation: Activation, seed: u64) -> Base {
             (start(format!("{}.weight", 2 * l)), start(format!("{}.bias", 2 * l)), (layer.inputs(), layer.outputs()))
         })
         .collect();
-    Base { bytes, data_start, layers, width: if T::NAME == "f32" { 4 } else { 8 } }
+    Base { bytes, data_start, layers, width: if T::PRECISION == Precision::F32 { 4 } else { 8 } }
 }
 
 /// The value at `offset` of `bytes` read as a `width`-byte float, rounded to `T` as loading does.

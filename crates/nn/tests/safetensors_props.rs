@@ -48,13 +48,29 @@ thread_local! {
     static ARMED: Cell<bool> = const { Cell::new(false) };
     /// The largest allocation recorded on this thread since it was armed.
     static LARGEST: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed by this thread since it was armed (negative when it
+    /// frees what it allocated before).
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+    /// The largest `LIVE` since the thread was armed.
+    static PEAK: Cell<i64> = const { Cell::new(0) };
 }
 
-fn record(size: usize) {
-    // `try_with`: no panic if an allocation happens while the thread is being torn down. Both
+/// Records an allocation of `size` bytes that changes the live total by `grown`.
+fn record(size: usize, grown: i64) {
+    // `try_with`: no panic if an allocation happens while the thread is being torn down. The
     // keys are const-initialised without a destructor, so reading them never allocates.
     if ARMED.try_with(Cell::get).unwrap_or(false) {
         let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+        let _ = LIVE.try_with(|live| {
+            live.set(live.get() + grown);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(live.get())));
+        });
+    }
+}
+
+fn record_free(size: usize) {
+    if ARMED.try_with(Cell::get).unwrap_or(false) {
+        let _ = LIVE.try_with(|live| live.set(live.get() - size as i64));
     }
 }
 
@@ -63,24 +79,25 @@ fn record(size: usize) {
 // thread-local `Cell`s and never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
+        record(layout.size(), layout.size() as i64);
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
+        record(layout.size(), layout.size() as i64);
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
+        record(new_size, new_size as i64 - layout.size() as i64);
         // SAFETY: `ptr` and `layout` come from this allocator, i.e. from `System`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        record_free(layout.size());
         // SAFETY: as for `realloc`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -91,11 +108,20 @@ static ALLOCATOR: Counting = Counting;
 
 /// Runs `f`, returning its result and the largest single allocation it made on this thread.
 fn largest_allocation_in<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let (result, largest, _) = allocations_in(f);
+    (result, largest)
+}
+
+/// Runs `f`, returning its result, the largest single allocation it made on this thread, and
+/// the most memory this thread had allocated at once (and not yet freed) while it ran.
+fn allocations_in<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
     LARGEST.with(|l| l.set(0));
+    LIVE.with(|l| l.set(0));
+    PEAK.with(|p| p.set(0));
     ARMED.with(|a| a.set(true));
     let result = f();
     ARMED.with(|a| a.set(false));
-    (result, LARGEST.with(Cell::get))
+    (result, LARGEST.with(Cell::get), PEAK.with(Cell::get) as usize)
 }
 
 /// What loading a file gave.
@@ -546,4 +572,29 @@ fn crafted_files_without_changes_load() {
         let Ok(Outcome::Loaded(mlp)) = load::<f32>(&file.bytes()) else { panic!("{sizes:?} did not load") };
         assert_eq!(mlp.sizes(), sizes.iter().map(|&s| s as usize).collect::<Vec<_>>());
     }
+}
+
+/// A header of many tiny entries (a few MB of them) is rejected after the first few thousand,
+/// with a typed error, holding at its peak no more than a small multiple of the file: a loader
+/// that parsed it whole into maps (twice) held twenty times the file's size.
+#[test]
+fn a_header_of_many_tiny_entries_is_rejected_early_and_small() {
+    let entries: Vec<String> =
+        (0..100_000).map(|i| format!(r#""t{i}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}"#)).collect();
+    let header = format!("{{{}}}", entries.join(","));
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    assert!(bytes.len() > 5_000_000, "{}", bytes.len());
+
+    let dir = TempDir::new("many-entries");
+    let path = dir.file("many.safetensors");
+    fs::write(&path, &bytes).unwrap();
+    let (result, largest, peak) = allocations_in(|| io::load::<f32>(&path));
+    let err = result.unwrap_err();
+    assert!(matches!(err.kind(), IoErrorKind::Format { .. }), "{err:?}");
+    assert!(err.to_string().contains("more than 2048 tensors"), "{err}");
+    // The file's bytes are read once (1x); the entries kept are bounded by their count.
+    let limit = ALLOCATION_FACTOR * bytes.len() + ALLOCATION_SLACK;
+    assert!(largest <= limit, "largest allocation {largest} for a {}-byte file", bytes.len());
+    assert!(peak <= limit, "peak {peak} for a {}-byte file", bytes.len());
 }

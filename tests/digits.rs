@@ -217,3 +217,33 @@ fn digits_are_drawn_in_shades_two_characters_per_pixel() {
     assert_eq!(picture.len(), 8);
     assert!(picture.iter().all(|row| row == "@@              "), "{picture:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn unwritable_outputs_are_refused_before_training_and_left_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    // What main runs before loading the data: `--save /dev/null` used to train, then replace
+    // /dev/null by a regular file (as root).
+    let config = config(&["--save", "/dev/null"]);
+    let message = report::check_outputs(config.save.as_deref(), config.report.as_deref()).unwrap_err();
+    assert!(!message.contains('\n'), "{message:?}");
+    assert!(message.contains("/dev/null") && message.contains("character device"), "{message}");
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+
+    let dir = scratch("digits-outputs");
+    // A report directory that is a file, and one of the report's files that is a directory.
+    let file = dir.join("a-file");
+    std::fs::write(&file, "kept").unwrap();
+    let message = report::check_outputs(None, Some(&file)).unwrap_err();
+    assert!(message.contains("a-file") && !message.contains('\n'), "{message}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "kept");
+    let report_dir = dir.join("report");
+    std::fs::create_dir_all(report_dir.join("metrics.json")).unwrap();
+    let message = report::check_outputs(None, Some(&report_dir)).unwrap_err();
+    assert!(message.contains("metrics.json") && message.contains("not a regular file"), "{message}");
+
+    // Writable targets pass, and only the report directory is created.
+    let fresh = dir.join("fresh");
+    report::check_outputs(Some(&fresh.join("model.safetensors")), Some(&fresh)).unwrap();
+    assert!(fresh.is_dir() && std::fs::read_dir(&fresh).unwrap().next().is_none());
+}

@@ -49,6 +49,11 @@ fn main() -> ExitCode {
         // --help: print it and stop.
         Err(help) => help.exit(),
     };
+    // Before training, and like a bad option: a path that cannot be written is a usage error.
+    if let Err(message) = report::check_outputs(config.save.as_deref(), config.report.as_deref()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -59,7 +64,6 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> Result<(), String> {
-    check_outputs(config)?;
     let data = training::load(&config.data)?;
 
     // One generator for the split, the initial weights and the batch order: a seed
@@ -118,21 +122,6 @@ fn run(config: &Config) -> Result<(), String> {
         say!("report:");
         for path in report::write(dir, &report)? {
             say!("  {}", path.display());
-        }
-    }
-    Ok(())
-}
-
-/// Fails before training if the outputs cannot be written, rather than after it.
-fn check_outputs(config: &Config) -> Result<(), String> {
-    // The report directory first: --save may point into it.
-    if let Some(dir) = &config.report {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    if let Some(path) = &config.save {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        if !dir.is_dir() {
-            return Err(format!("cannot save to {}: {} is not a directory", path.display(), dir.display()));
         }
     }
     Ok(())

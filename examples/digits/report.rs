@@ -29,18 +29,50 @@ pub struct Report<'a> {
     pub test_pixels: &'a tapegrad::autograd::Tensor<f32>,
 }
 
+/// The files [`write`] writes into its directory, in order.
+pub const FILES: [&str; 4] = ["loss.svg", "accuracy.svg", "worst.svg", "metrics.json"];
+
+/// Checks, before any training, that the run's outputs can be written, so that a bad path
+/// costs no training run: `--save`'s path as [`tapegrad::nn::io::check_save_target`] does (a
+/// writable regular file with one link, or nothing, in an existing directory), and that
+/// `--report`'s directory exists or can be created (it is created) and that each of its
+/// [`FILES`] is absent or a regular file (a symbolic link is judged by what it points to, as
+/// writing follows it). The report directory is created first, since `--save` may point into it.
+///
+/// # Errors
+/// A one-line message naming the path that cannot be written.
+pub fn check_outputs(save: Option<&Path>, report: Option<&Path>) -> Result<(), String> {
+    if let Some(dir) = report {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for name in FILES {
+            let path = dir.join(name);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {}
+                Ok(_) => return Err(format!("cannot write the report to {}: not a regular file", path.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("cannot write the report to {}: {e}", path.display())),
+            }
+        }
+    }
+    if let Some(path) = save {
+        tapegrad::nn::io::check_save_target(path).map_err(|e| format!("cannot save the model: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Writes the report's four files into `dir`, creating it if needed; returns their paths.
 ///
 /// # Errors
 /// A one-line message naming the file that could not be written.
 pub fn write(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let files = [
-        ("loss.svg", loss_chart(report.history)),
-        ("accuracy.svg", accuracy_chart(report.history)),
-        ("worst.svg", worst_chart(report.worst, report.test_pixels)),
-        ("metrics.json", Ok(metrics_json(report))),
+    let contents = [
+        loss_chart(report.history),
+        accuracy_chart(report.history),
+        worst_chart(report.worst, report.test_pixels),
+        Ok(metrics_json(report)),
     ];
+    let files = FILES.into_iter().zip(contents);
     let mut written = Vec::new();
     for (name, contents) in files {
         let path = dir.join(name);

@@ -1,6 +1,6 @@
 //! Saves that cannot succeed fail with an I/O error naming the path, and leave whatever was there
 //! before intact and loadable, with no temporary file behind. (A write failing half way, a
-//! missing directory and a directory at the target path are unit tests in `io.rs`, which can
+//! missing directory and a directory at the target path are unit tests in `io/mod.rs`, which can
 //! inject the failure.)
 
 use nn::io::{self, IoError, IoErrorKind};

@@ -96,6 +96,39 @@ fn impossible_options_are_one_line_errors_naming_the_option() {
 }
 
 #[test]
+fn numeric_options_are_bounded_by_what_the_run_can_do() {
+    for (args, expected) in [
+        // Preallocating a history for each of these epochs asked for 5.6 TB.
+        (&["--epochs", "100000000000"][..], "'--epochs <N>': 100000000000 epochs is more than the limit of 1000000"),
+        // usize::MAX: `epochs + 1` measurements wrapped to none.
+        (&["--epochs", "18446744073709551615"], "18446744073709551615 epochs is more than the limit of 1000000"),
+        (&["--epochs", "1000001"], "more than the limit of 1000000"),
+        (&["--epochs", "18446744073709551616"], "expected a whole number, found '18446744073709551616'"),
+        // Finite as an f64, infinite once the f32 model gets it: every weight would become NaN.
+        (&["--lr", "1e39", "--optimizer", "sgd"], "'--lr <RATE>': 1e39 is too large for f32, the model's float type"),
+        (&["--lr", "1e-50"], "'--lr <RATE>': 1e-50 rounds to 0 in f32"),
+        (&["--weight-decay", "1e39", "--optimizer", "sgd"], "'--weight-decay <DECAY>': 1e39 is too large for f32"),
+        (&["--weight-decay", "nan"], "expected a finite number, found 'nan'"),
+        (&["--momentum", "0.9999999999", "--optimizer", "sgd"], "0.9999999999 rounds to 1 in f32"),
+        (&["--momentum", "-0.1", "--optimizer", "sgd"], "must be in [0, 1), got -0.1"),
+        // Below 1 as an f64, exactly 1 once both are rounded to f32.
+        (&["--lr", "1", "--weight-decay", "0.99999999999"], "--lr times --weight-decay must be below 1"),
+        (&["--batch-size", "1.5"], "expected a whole number, found '1.5'"),
+        (&["--seed", "18446744073709551616"], "'--seed <SEED>'"),
+        (&["--seed", "-1"], "'--seed <SEED>'"),
+    ] {
+        let message = rejection(args);
+        assert!(message.contains(expected), "{args:?}: {message:?} should contain {expected:?}");
+    }
+    // The bounds themselves are accepted, and a batch larger than the data set is one batch.
+    let c = config(&["--epochs", "1000000", "--batch-size", "18446744073709551615", "--seed", "18446744073709551615"]);
+    assert_eq!((c.epochs, c.batch_size, c.seed), (1_000_000, usize::MAX, u64::MAX));
+    let c = config(&["--lr", "3e38", "--optimizer", "sgd", "--momentum", "0.99999", "--weight-decay", "3e38"]);
+    assert_eq!((c.lr, c.momentum, c.weight_decay), (3e38, 0.99999, 3e38));
+    assert_eq!(config(&["--lr", "1e-40"]).lr, 1e-40, "a subnormal f32 rate is still positive");
+}
+
+#[test]
 fn help_lists_both_presets() {
     let help = options::parse(["digits", "--help"]).expect_err("--help is not a run");
     assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);

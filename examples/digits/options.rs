@@ -13,6 +13,10 @@ pub const BUNDLED_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/da
 /// Hidden layers wider than this are surely a typo, and would take minutes or all the memory.
 pub const MAX_HIDDEN: usize = 10_000;
 
+/// More epochs than this would train for days on the bundled data; the bound also keeps the
+/// per-epoch history (and `epochs + 1` measurements) far from any overflow.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 /// Train a small MLP to read 8x8 handwritten digits.
 ///
 /// Loads the digits, holds out a seeded 15% for testing, standardises the pixels with the
@@ -42,8 +46,8 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
 
-    /// Learning rate (> 0)
-    #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
+    /// Learning rate (> 0, and representable as a positive f32)
+    #[arg(long, value_name = "RATE", value_parser = rate, allow_negative_numbers = true)]
     pub lr: Option<f64>,
 
     /// SGD momentum, in [0, 1); sgd only
@@ -58,8 +62,8 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub batch_size: Option<usize>,
 
-    /// Passes over the training set (>= 1)
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    /// Passes over the training set (1 to 1000000)
+    #[arg(long, value_name = "N", value_parser = epochs)]
     pub epochs: Option<usize>,
 
     /// Seeds the train/test split, the initial weights and the batch order
@@ -205,7 +209,8 @@ impl Args {
         };
         let lr = self.lr.unwrap_or(base.lr);
         let weight_decay = self.weight_decay.unwrap_or(base.weight_decay);
-        if optimizer == OptimizerKind::Adam && lr * weight_decay >= 1.0 {
+        // Checked in f32 too, where the optimiser computes it: the product may round up to 1.
+        if optimizer == OptimizerKind::Adam && (lr * weight_decay >= 1.0 || lr as f32 * weight_decay as f32 >= 1.0) {
             // AdamW multiplies each weight by 1 - lr * weight_decay before every step.
             return Err(format!(
                 "with adam, --lr times --weight-decay must be below 1, or every step flips the weights' signs \
@@ -277,6 +282,12 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+fn epochs(s: &str) -> Result<usize, String> {
+    at_least_one(s).and_then(|n| {
+        if n <= MAX_EPOCHS { Ok(n) } else { Err(format!("{n} epochs is more than the limit of {MAX_EPOCHS}")) }
+    })
+}
+
 fn number(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         // The model trains in f32, where 1e39 is infinite.
@@ -290,13 +301,39 @@ fn positive(s: &str) -> Result<f64, String> {
     number(s).and_then(|x| if x > 0.0 { Ok(x) } else { Err(format!("must be greater than 0, got {x}")) })
 }
 
+/// The model trains in f32, so a value checked as f64 must survive the conversion: 1e39 is
+/// finite as an f64 but infinite as an f32. `s` is the value as given, for the message.
+fn fits_f32(s: &str, x: f64) -> Result<f64, String> {
+    if (x as f32).is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("{} is too large for f32, the model's float type", s.trim()))
+    }
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    // 1e-50 is positive as an f64 but 0 as an f32: a rate that never moves the weights.
+    positive(s).and_then(|x| fits_f32(s, x)).and_then(|x| {
+        if x as f32 > 0.0 { Ok(x) } else { Err(format!("{} rounds to 0 in f32, the model's float type", s.trim())) }
+    })
+}
+
 fn non_negative(s: &str) -> Result<f64, String> {
-    number(s).and_then(|x| if x >= 0.0 { Ok(x) } else { Err(format!("must be 0 or more, got {x}")) })
+    number(s)
+        .and_then(|x| if x >= 0.0 { Ok(x) } else { Err(format!("must be 0 or more, got {x}")) })
+        .and_then(|x| fits_f32(s, x))
 }
 
 fn unit_interval(s: &str) -> Result<f64, String> {
-    // Momentum 1 or more makes the velocity grow without bound.
-    number(s).and_then(|x| if (0.0..1.0).contains(&x) { Ok(x) } else { Err(format!("must be in [0, 1), got {x}")) })
+    // Momentum 1 or more makes the velocity grow without bound; 0.9999999999 is below 1 as an
+    // f64 but rounds to 1 in f32.
+    number(s).and_then(|x| match x {
+        _ if !(0.0..1.0).contains(&x) => Err(format!("must be in [0, 1), got {x}")),
+        _ if x as f32 >= 1.0 => {
+            Err(format!("{} rounds to 1 in f32, the model's float type; must be below 1", s.trim()))
+        }
+        _ => Ok(x),
+    })
 }
 
 /// The presets' settings, side by side, for the end of `--help`.

@@ -115,7 +115,8 @@ pub fn train<R: Rng + ?Sized>(
     let mut optimizer = build_optimizer(config);
     let mut trainer = Trainer::new(split.train.len(), config.batch_size);
     let start = Instant::now();
-    let mut history = Vec::with_capacity(config.epochs + 1);
+    // Grown as epochs finish rather than reserved up front: a long run costs memory as it goes.
+    let mut history = Vec::new();
     for epoch in 0..=config.epochs {
         if epoch > 0 {
             trainer.epoch(model, optimizer.as_mut(), &split.train, rng)?;

@@ -31,6 +31,10 @@ impl Init {
     /// `fan_in` and `fan_out` are taken from a matrix shape `[fan_in, fan_out]`; a vector `[n]`
     /// counts as `fan_in = fan_out = n`.
     ///
+    /// Allocation follows [`Shape`]'s check: a shape of more than [`Shape::MAX_NUMEL`] elements
+    /// panics when it is built, before anything is allocated; a describable shape too large for
+    /// memory aborts in the allocator, as `Vec` does.
+    ///
     /// ```
     /// use nn::Init;
     /// use rand::{SeedableRng, rngs::StdRng};

@@ -1,7 +1,7 @@
 //! The fully connected layer.
 
 use crate::{Init, Module, Parameter, ParameterMut};
-use autograd::{Float, Tensor, Var};
+use autograd::{Float, Shape, Tensor, Var};
 use rand::Rng;
 
 /// `y = x W + b`, with `W: [in, out]` and `b: [out]`, as the numpy tutorials write it.
@@ -20,9 +20,18 @@ impl<T: Float> Linear<T> {
     /// A layer with weights from `init` and zero biases.
     ///
     /// # Panics
-    /// If `inputs` or `outputs` is 0.
+    /// If `inputs` or `outputs` is 0, or the `[inputs, outputs]` weight has more than
+    /// [`Shape::MAX_NUMEL`] elements (its element count or byte size would overflow), before
+    /// anything is allocated. A weight that can be described but not allocated (say
+    /// `[1 << 20, 1 << 20]`, 4 TiB of f32) aborts in the allocator, as `Vec` does.
     pub fn new<R: Rng + ?Sized>(inputs: usize, outputs: usize, init: Init, rng: &mut R) -> Self {
         assert!(inputs > 0 && outputs > 0, "Linear::new: sizes must be positive, got {inputs} -> {outputs}");
+        if !weight_fits(inputs, outputs) {
+            panic!(
+                "Linear::new: a [{inputs}, {outputs}] weight has more elements than any tensor can hold (at most {})",
+                Shape::MAX_NUMEL
+            );
+        }
         Linear { weight: init.tensor([inputs, outputs], rng), bias: Tensor::zeros([outputs]) }
     }
 
@@ -67,4 +76,11 @@ impl<T: Float> Module<T> for Linear<T> {
             ParameterMut { value: &mut self.bias, is_weight: false },
         ]
     }
+}
+
+/// Whether an `[inputs, outputs]` weight can be described at all: its element count, checked,
+/// is at most [`Shape::MAX_NUMEL`], which also keeps its bytes within `isize::MAX` for either
+/// float type.
+pub(crate) fn weight_fits(inputs: usize, outputs: usize) -> bool {
+    inputs.checked_mul(outputs).is_some_and(|n| n <= Shape::MAX_NUMEL)
 }

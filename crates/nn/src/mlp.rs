@@ -122,10 +122,25 @@ impl<T: Float> Mlp<T> {
     /// 10 outputs), weights from `init`, biases zero.
     ///
     /// # Panics
-    /// If fewer than two sizes are given or a size is 0.
+    /// If fewer than two sizes are given, a size is 0, or a layer's weight would have more than
+    /// [`Shape::MAX_NUMEL`](autograd::Shape::MAX_NUMEL) elements (its element count or byte
+    /// size overflows): `Mlp::new: layer 0 of [8589934592, 2147483648, 2] needs a
+    /// [8589934592, 2147483648] weight, more elements than any tensor can hold (...)`. Every layer
+    /// is checked before any is allocated. Sizes that can be described but not allocated abort
+    /// in the allocator, as `Vec` does.
     pub fn new<R: Rng + ?Sized>(sizes: &[usize], activation: Activation, init: Init, rng: &mut R) -> Self {
         assert!(sizes.len() >= 2, "Mlp::new: need at least input and output sizes, got {sizes:?}");
         assert!(sizes.iter().all(|&s| s > 0), "Mlp::new: layer sizes must be positive, got {sizes:?}");
+        // All layers first: a later layer too large to exist should not wait for earlier,
+        // merely large ones to be allocated and drawn.
+        if let Some(l) = sizes.windows(2).position(|w| !crate::linear::weight_fits(w[0], w[1])) {
+            panic!(
+                "Mlp::new: layer {l} of {sizes:?} needs a [{}, {}] weight, more elements than any tensor can hold (at most {})",
+                sizes[l],
+                sizes[l + 1],
+                autograd::Shape::MAX_NUMEL
+            );
+        }
         let layers = sizes.windows(2).map(|w| Linear::new(w[0], w[1], init, rng)).collect();
         Mlp { layers, activation }
     }
@@ -267,6 +282,43 @@ impl<T: Float> Module<T> for Mlp<T> {
 mod tests {
     use super::*;
     use rand::{SeedableRng, rngs::StdRng};
+
+    fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let err = std::panic::catch_unwind(f).expect_err("expected a panic");
+        err.downcast_ref::<String>().cloned().expect("a formatted message")
+    }
+
+    #[test]
+    fn layers_too_large_to_exist_are_refused_by_name_before_any_is_built() {
+        use rand::RngExt;
+        // Layer 0 of the first is 2^64 elements (wraps to 0); in the second, layer 0 is 8 MiB,
+        // which used to be allocated and drawn before layer 1 (2^82 elements) failed inside
+        // Shape with a message naming neither Mlp::new nor the sizes.
+        for (sizes, layer, weight) in [
+            (vec![1 << 33, 1 << 31, 2], 0, "[8589934592, 2147483648]"),
+            (vec![2, 1 << 20, 1 << 62], 1, "[1048576, 4611686018427387904]"),
+        ] {
+            let mut rng = StdRng::seed_from_u64(5);
+            let msg = panic_message(std::panic::AssertUnwindSafe(|| {
+                let _ = Mlp::<f32>::new(&sizes, Activation::Relu, Init::HeUniform, &mut rng);
+            }));
+            let want = format!(
+                "Mlp::new: layer {layer} of {sizes:?} needs a {weight} weight, more elements than any tensor can hold"
+            );
+            assert!(msg.starts_with(&want), "{msg}");
+            // Nothing was drawn: no layer was initialised before the check.
+            assert_eq!(rng.random::<u64>(), StdRng::seed_from_u64(5).random::<u64>(), "{sizes:?}");
+        }
+        let msg = panic_message(|| {
+            let _ = Linear::<f64>::new(1 << 40, 1 << 40, Init::Zeros, &mut StdRng::seed_from_u64(0));
+        });
+        assert!(msg.starts_with("Linear::new: a [1099511627776, 1099511627776] weight has more elements"), "{msg}");
+        // The largest describable weight's element count passes the check (it is not allocated here).
+        assert!(
+            crate::linear::weight_fits(autograd::Shape::MAX_NUMEL, 1)
+                && !crate::linear::weight_fits(autograd::Shape::MAX_NUMEL, 2)
+        );
+    }
 
     #[test]
     fn names_follow_pytorch_sequential() {

@@ -10,6 +10,30 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// Gradient checks run in `f64`; training usually runs in `f32`. The trait carries the handful of
 /// math functions the ops need, so that generic code never needs a cast through `f64` on a hot
 /// path; each precision's GEMM kernel sits in a crate-private supertrait.
+///
+/// That kernel trusts its pointers and strides, so safe code outside this crate cannot reach
+/// it: not as a method of `Float`,
+///
+/// ```compile_fail,E0599
+/// let c = [0f32; 1];
+/// let p = c.as_ptr();
+/// unsafe { <f32 as autograd::Float>::packed_gemm((1, 1, 1), 1.0, (p, 1, 1), (p, 1, 1), 0.0, (p as *mut f32, 1, 1)) }
+/// ```
+///
+/// nor through the sealed trait, whose module is private:
+///
+/// ```compile_fail,E0603
+/// use autograd::float::sealed::Gemm;
+/// ```
+///
+/// and no other type can implement `Float`, so none can bring a kernel of its own:
+///
+/// ```compile_fail,E0277
+/// #[derive(Clone, Copy)]
+/// struct Half;
+/// fn takes<T: autograd::Float>() {}
+/// takes::<Half>();
+/// ```
 pub trait Float:
     sealed::Gemm
     + Copy

@@ -350,7 +350,10 @@ impl<'s> Broadcast<'s> {
             for k in (0..rank).rev() {
                 let d = dim(s, k);
                 st[k] = if d == 1 { 0 } else { acc };
-                acc *= d;
+                // Exact whenever the strides are used: an operand with elements has every suffix
+                // product at most its (checked) element count. One with none, say [0, 2^40, 2^40],
+                // makes an empty output whose rows are never visited, so saturating is harmless.
+                acc = acc.saturating_mul(d);
             }
             st
         };

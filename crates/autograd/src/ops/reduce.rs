@@ -70,6 +70,11 @@ impl SumAxis {
     fn split<T: Float>(&self, x: &Tensor<T>) -> (usize, usize, usize) {
         let dims = x.shape().dims();
         assert!(self.axis < dims.len(), "sum_axis: axis {} out of range for shape {}", self.axis, x.shape());
+        // With no elements there is nothing to visit; the axes around a zero, say [2^40, 2^40, 0],
+        // may have a product that overflows. Otherwise every product below is at most `numel`.
+        if x.numel() == 0 {
+            return (0, dims[self.axis], 0);
+        }
         let outer = dims[..self.axis].iter().product();
         let inner = dims[self.axis + 1..].iter().product();
         (outer, dims[self.axis], inner)

@@ -82,7 +82,7 @@ fn impossible_options_are_one_line_errors_naming_the_option() {
         (&["--lr", "0"], "'--lr <RATE>': must be greater than 0, got 0"),
         (&["--lr", "-0.1"], "must be greater than 0, got -0.1"),
         (&["--lr", "inf"], "expected a finite number, found 'inf'"),
-        (&["--lr", "1e39"], "'--lr <RATE>': 1e39 is too large for f32, which the model trains in"),
+        (&["--lr", "1e39"], "'--lr <RATE>': 1e39 is too large for f32, the model's float type"),
         (&["--momentum", "1", "--optimizer", "sgd"], "must be in [0, 1), got 1"),
         (&["--weight-decay", "-1"], "must be 0 or more"),
         (&["--momentum", "0.9"], "--momentum applies to --optimizer sgd only"),

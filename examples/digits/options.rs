@@ -290,9 +290,7 @@ fn epochs(s: &str) -> Result<usize, String> {
 
 fn number(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        // The model trains in f32, where 1e39 is infinite.
-        Ok(x) if x.is_finite() && (x as f32).is_finite() => Ok(x),
-        Ok(x) if x.is_finite() => Err(format!("{s} is too large for f32, which the model trains in")),
+        Ok(x) if x.is_finite() => Ok(x),
         _ => Err(format!("expected a finite number, found '{s}'")),
     }
 }

@@ -19,7 +19,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
-use tapegrad::autograd::{Tape, Tensor};
+use tapegrad::autograd::{Tape, Tensor, gather_labels};
 use tapegrad::nn::manual::ManualBackprop;
 use tapegrad::nn::{Activation, Init, Mlp, Module, Optimizer, Sgd, softmax_cross_entropy};
 
@@ -120,7 +120,7 @@ fn load_digits() -> Data {
 }
 
 /// Copies the rows of `idx` into `xb`/`yb`, reusing their buffers (a row-wise memcpy, as
-/// `Tape::constant_rows` does on the tape side).
+/// `Tape::gather_rows` does on the tape side).
 fn fill_batch(data: &Data, idx: &[usize], xb: &mut Tensor<f32>, yb: &mut Vec<usize>) {
     let mut buffer = std::mem::take(xb).into_vec();
     buffer.clear();
@@ -157,18 +157,14 @@ fn tape_epoch(run: &mut Run, tape: &mut Tape<f32>, data: &Data, batch: usize) ->
     run.order.shuffle(&mut run.rng);
     let mut total = 0.0;
     for idx in run.order.chunks(batch) {
-        run.yb.clear();
-        run.yb.extend(idx.iter().map(|&i| data.y[i]));
         tape.reset();
-        let vars = run.mlp.bind(tape);
         // The batch's rows are gathered straight onto the tape (the hand-written side gathers
         // them into its own buffer): one copy each.
-        let logits = run.mlp.forward(&vars, tape.constant_rows(&data.x, idx));
-        let loss = softmax_cross_entropy(logits, &run.yb);
+        let logits = run.mlp.forward(tape.gather_rows(&data.x, idx));
+        let loss = softmax_cross_entropy(logits, gather_labels(&data.y, idx));
         total += loss.item();
         let grads = loss.backward();
-        run.opt.step(&mut run.mlp, &vars, &grads);
-        tape.recycle(grads);
+        run.opt.step(&mut run.mlp, &grads);
     }
     total
 }
@@ -270,11 +266,10 @@ fn main() {
         let (t, _) = time(|| {
             for _ in 0..iters {
                 tape.reset();
-                let (xv, wv, bv) = (tape.constant_from(&x), tape.leaf_from(&w), tape.leaf_from(&b));
+                let (xv, wv, bv) = (tape.constant(&x), tape.leaf(&w), tape.leaf(&b));
                 let y = xv.matmul(wv).add(bv).relu().sum();
                 let grads = y.backward();
                 sink += grads[wv].data()[0];
-                tape.recycle(grads);
             }
         });
         samples.push(t / iters as f64);

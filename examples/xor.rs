@@ -18,7 +18,7 @@ use clap::Parser;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::autograd::{Tape, Tensor};
-use tapegrad::nn::{Activation, Init, Mlp, Module, Optimizer, Sgd, softmax_cross_entropy};
+use tapegrad::nn::{Activation, Init, Mlp, Sgd, softmax_cross_entropy};
 
 /// The four points and their XOR.
 pub const INPUTS: [[f32; 2]; 4] = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
@@ -41,14 +41,12 @@ pub fn train(seed: u64, mut on_epoch: impl FnMut(usize, f32)) -> Mlp<f32> {
     // One tape for the whole run: `reset` empties it but keeps its memory for the next step.
     let mut tape = Tape::new();
     for epoch in 1..=EPOCHS {
-        let params = model.bind(&tape);
-        let logits = model.forward(&params, tape.constant_from(&x));
-        let loss = softmax_cross_entropy(logits, &LABELS);
+        tape.reset();
+        let logits = model.forward(tape.constant(&x));
+        let loss = softmax_cross_entropy(logits, LABELS);
         let grads = loss.backward();
         on_epoch(epoch, loss.item());
-        optimizer.step(&mut model, &params, &grads);
-        tape.recycle(grads);
-        tape.reset();
+        optimizer.step(&mut model, &grads);
     }
     model
 }

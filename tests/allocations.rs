@@ -59,12 +59,11 @@ fn per_step(sizes: &[usize], batch: usize) -> (usize, usize, usize) {
     let mut nodes = 0;
     let mut tape_step = |mlp: &mut Mlp<f32>, opt: &mut Sgd<f32>| {
         tape.reset();
-        let params = mlp.bind(&tape);
-        let loss = softmax_cross_entropy(mlp.forward(&params, tape.constant_from(&x)), &labels);
+        let loss = softmax_cross_entropy(mlp.forward(tape.constant(&x)), &labels);
         let grads = loss.backward();
-        opt.step(mlp, &params, &grads);
+        opt.step(mlp, &grads);
         nodes = tape.len();
-        tape.recycle(grads);
+        drop(grads);
     };
     let steps = 20;
     for _ in 0..3 {
@@ -91,11 +90,11 @@ fn a_reset_tape_allocates_no_more_per_step_than_hand_written_backprop() {
     // buffers `matrixmultiply` allocates on every call, in both columns alike).
     for (sizes, batch) in [(&[64, 10, 10][..], 1), (&[64, 64, 10][..], 32), (&[64, 32, 32, 10][..], 16)] {
         let (tape, hand, nodes) = per_step(sizes, batch);
-        // Each side builds one list per step besides the optimiser's `parameters_mut`: the var
-        // list `bind` returns, against `ManualBackprop::gradients`. Every value and gradient
-        // buffer, the labels' included, is reused.
-        assert_eq!(
-            tape, hand,
+        // The tape side builds one list per step, the optimiser's `parameters_mut`; the
+        // hand-written side builds that and `ManualBackprop::gradients`. Every value and
+        // gradient buffer, the labels' included, is reused.
+        assert!(
+            tape <= hand,
             "{sizes:?} batch {batch}: {tape} allocations per tape step, {hand} per hand-written step"
         );
         assert!(tape <= nodes, "{sizes:?} batch {batch}: {tape} allocations for {nodes} recorded nodes");

@@ -8,7 +8,7 @@ use common::{away_from_zero, check, rng, uniform, weighted_sum};
 use rand::RngExt;
 use std::sync::{Arc, Mutex};
 use tapegrad::autograd::ops::elementwise::{Unary, UnaryRule};
-use tapegrad::autograd::{Float, InputGrad, Op, Tape, Tensor, Var, eval};
+use tapegrad::autograd::{Float, InputGrad, Op, Output, Tape, Tensor, Var, eval};
 
 /// `y = ln(1 + e^x)`, `dy/dx = sigmoid(x)`.
 struct Softplus;
@@ -18,7 +18,7 @@ impl<T: Float> Op<T> for Softplus {
         "softplus".into()
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         // max(x, 0) + ln(1 + e^-|x|): the exponent is never positive, so no overflow.
         out.assign(x.shape(), x.data().iter().map(|&x| x.max(T::ZERO) + (T::ONE + (-x.abs()).exp()).ln()));
@@ -48,7 +48,7 @@ impl<T: Float> Op<T> for Hypot {
         "hypot".into()
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let (a, b) = (inputs[0], inputs[1]);
         assert_eq!(a.shape(), b.shape(), "hypot: {} and {}: shapes differ", a.shape(), b.shape());
         out.assign(a.shape(), a.data().iter().zip(b.data()).map(|(&a, &b)| (a * a + b * b).sqrt()));
@@ -213,24 +213,24 @@ impl Op<f64> for Blocks {
     fn name(&self) -> String {
         "blocks".into()
     }
-    fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+    fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
         out.assign(inputs[0].shape(), inputs[0].data().iter().copied());
     }
     fn backward(&self, _: &[&Tensor<f64>], _: &Tensor<f64>, _: &Tensor<f64>, _: &mut [Option<InputGrad<'_, f64>>]) {}
 }
 
 #[test]
-fn a_gradient_an_op_never_adds_to_is_zero_even_in_a_recycled_buffer() {
+fn a_gradient_an_op_never_adds_to_is_zero_even_in_a_reused_buffer() {
     // The first step fills the tape's spare buffers with non-zero gradients; the second hands
     // one of them to `Blocks` unzeroed, and the engine must clear it since nothing was added.
     let mut tape = Tape::<f64>::new();
     let x0 = Tensor::from_vec([3], vec![1.0, -2.0, 0.5]);
-    let x = tape.leaf_from(&x0);
+    let x = tape.leaf(&x0);
     let grads = (x * x).scale(7.0).sum().backward();
     assert_eq!(grads[x].data(), &[14.0, -28.0, 7.0]);
-    tape.recycle(grads);
+    drop(grads);
     tape.reset();
-    let x = tape.leaf_from(&x0);
+    let x = tape.leaf(&x0);
     let h = x.exp(); // an intermediate, so the op's input gradient comes from the spare pool
     let y = (tape.apply(Blocks, &[h]) + x).sum();
     assert_eq!(y.backward()[x].data(), &[1.0, 1.0, 1.0], "only the `+ x` path contributes");
@@ -243,7 +243,7 @@ impl Op<f64> for ShortAdd {
     fn name(&self) -> String {
         "short_add".into()
     }
-    fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+    fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
         out.assign(inputs[0].shape(), inputs[0].data().iter().copied());
     }
     fn backward(&self, _: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut [Option<InputGrad<'_, f64>>]) {

@@ -61,28 +61,28 @@ fn div_of_shapes_that_do_not_broadcast() {
 fn pick_label_equal_to_the_class_count() {
     // Labels are 0-based: with 4 classes, 4 is the first label out of range.
     let tape = Tape::<f64>::new();
-    let _ = tape.leaf(Tensor::zeros([3, 4])).pick(&[0, 3, 4]);
+    let _ = tape.leaf(Tensor::zeros([3, 4])).pick([0, 3, 4]);
 }
 
 #[test]
 #[should_panic(expected = "nll: label 7 at row 0 is out of range for 5 classes")]
 fn nll_checks_labels_too() {
     let tape = Tape::<f64>::new();
-    let _ = tape.leaf(Tensor::zeros([2, 5])).log_softmax().nll(&[7, 1]);
+    let _ = tape.leaf(Tensor::zeros([2, 5])).log_softmax().nll([7, 1]);
 }
 
 #[test]
 #[should_panic(expected = "pick: 3 labels for 2 rows (shape [2, 4])")]
 fn pick_with_more_labels_than_rows() {
     let tape = Tape::<f64>::new();
-    let _ = tape.leaf(Tensor::zeros([2, 4])).pick(&[0, 1, 2]);
+    let _ = tape.leaf(Tensor::zeros([2, 4])).pick([0, 1, 2]);
 }
 
 #[test]
 #[should_panic(expected = "pick: expected a [batch, classes] matrix, got shape [4]")]
 fn pick_from_a_vector() {
     let tape = Tape::<f64>::new();
-    let _ = tape.leaf(Tensor::zeros([4])).pick(&[1]);
+    let _ = tape.leaf(Tensor::zeros([4])).pick([1]);
 }
 
 #[test]
@@ -122,19 +122,6 @@ fn gradient_looked_up_with_a_var_from_another_tape() {
     let grads = x.sum().backward();
     // y has index 0 like x: without the tape check this would silently return x's gradient.
     let _ = grads.get(y);
-}
-
-#[test]
-#[should_panic(expected = "gradients: var #0 is from another tape, or from after the tape was reset")]
-fn gradient_looked_up_with_a_var_recorded_after_a_reset() {
-    let mut tape = Tape::<f64>::new();
-    let grads = {
-        let x = tape.leaf(Tensor::ones([2]));
-        x.sum().backward()
-    };
-    tape.reset();
-    let y = tape.leaf(Tensor::ones([2]));
-    let _ = &grads[y];
 }
 
 #[test]
@@ -223,23 +210,23 @@ fn gradients_indexed_with_a_leaf_recorded_after_backward() {
 }
 
 #[test]
-#[should_panic(expected = "constant_rows: row 3 is out of range for a matrix of shape [3, 2]")]
-fn constant_rows_out_of_range() {
+#[should_panic(expected = "gather_rows: row 3 is out of range for a matrix of shape [3, 2]")]
+fn gather_rows_out_of_range() {
     let tape = Tape::<f32>::new();
-    let _ = tape.constant_rows(&Tensor::zeros([3, 2]), &[0, 3]);
+    let _ = tape.gather_rows(&Tensor::zeros([3, 2]), &[0, 3]);
 }
 
 #[test]
-#[should_panic(expected = "constant_rows: expected a matrix (rank 2), got shape [6]")]
-fn constant_rows_of_a_vector() {
+#[should_panic(expected = "gather_rows: expected a matrix (rank 2), got shape [6]")]
+fn gather_rows_of_a_vector() {
     let tape = Tape::<f32>::new();
-    let _ = tape.constant_rows(&Tensor::zeros([6]), &[0]);
+    let _ = tape.gather_rows(&Tensor::zeros([6]), &[0]);
 }
 
 #[test]
-fn constant_rows_of_no_rows_is_an_empty_batch() {
+fn gather_rows_of_no_rows_is_an_empty_batch() {
     let tape = Tape::<f32>::new();
-    let batch = tape.constant_rows(&Tensor::zeros([3, 2]), &[]);
+    let batch = tape.gather_rows(&Tensor::zeros([3, 2]), &[]);
     assert_eq!(batch.shape().dims(), &[0, 2]);
 }
 
@@ -342,5 +329,5 @@ fn an_f32_label_that_would_round_to_another_class() {
     // 2^24 + 1 is the first integer f32 cannot hold: it would become 2^24, another class.
     let tape = Tape::<f32>::new();
     let classes = (1 << 24) + 2;
-    let _ = tape.leaf(Tensor::zeros([2, classes])).log_softmax().nll(&[0, (1 << 24) + 1]);
+    let _ = tape.leaf(Tensor::zeros([2, classes])).log_softmax().nll([0, (1 << 24) + 1]);
 }

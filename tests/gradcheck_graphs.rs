@@ -191,7 +191,7 @@ fn backward_twice_gives_identical_gradients() {
 fn a_reset_tape_gives_the_same_gradients_as_a_fresh_one() {
     // Recording again on a reset tape reuses every buffer (values and gradients), so a forward
     // or backward that relied on a zeroed buffer would go wrong on the second round only. The
-    // second graph differs from the first (other shapes and ops) to mix up the recycled sizes.
+    // second graph differs from the first (other shapes and ops) to mix up the reused buffers' sizes.
     let (inputs, labels) = mlp_inputs(113);
     let fresh = |act: Act, inputs: &[Tensor<f64>]| {
         let tape = Tape::<f64>::new();
@@ -206,11 +206,11 @@ fn a_reset_tape_gives_the_same_gradients_as_a_fresh_one() {
     for round in 0..3 {
         let (act, at) = if round == 1 { (SIGMOID, &other) } else { (TANH, &inputs) };
         {
-            let v: Vec<_> = at.iter().map(|t| tape.leaf_from(t)).collect();
+            let v: Vec<_> = at.iter().map(|t| tape.leaf(t)).collect();
             let grads = mlp_loss(&v, &labels, act).backward();
             let got: Vec<Tensor<f64>> = v.iter().map(|&p| grads[p].clone()).collect();
             assert_eq!(got, fresh(act, at), "round {round}");
-            tape.recycle(grads);
+            drop(grads);
         }
         tape.reset();
     }

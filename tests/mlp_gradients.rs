@@ -1,7 +1,7 @@
 //! The MLP's tape gradients against its hand-derived backprop (`nn::manual`) and against finite
 //! differences: for depths 1 to 3, every activation, with and without L2, batch sizes 1 and 17.
 
-use tapegrad::autograd::{GradcheckOptions, Tape, Tensor, Var, gradcheck, numeric_gradient};
+use tapegrad::autograd::{Float, GradcheckOptions, Tape, Tensor, Var, gradcheck, numeric_gradient};
 use tapegrad::nn::manual::ManualBackprop;
 use tapegrad::nn::{Activation, Init, Linear, Mlp, Module, l2_penalty, softmax_cross_entropy};
 
@@ -19,31 +19,20 @@ fn sizes(depth: usize) -> Vec<usize> {
 }
 
 /// The loss the tape records: mean cross-entropy plus `0.5 lambda sum ||W||^2`.
-fn tape_loss<'t, T: tapegrad::autograd::Float>(
-    mlp: &Mlp<T>,
-    params: &[Var<'t, T>],
-    x: &Tensor<T>,
-    labels: &[usize],
-    lambda: T,
-) -> Var<'t, T> {
-    let tape = params[0].tape();
-    let ce = softmax_cross_entropy(mlp.forward(params, tape.constant_from(x)), labels);
-    if lambda == T::ZERO { ce } else { ce + l2_penalty(mlp, params, lambda) }
+fn tape_loss<'t, T: Float>(mlp: &Mlp<T>, tape: &'t Tape<T>, x: &Tensor<T>, labels: &[usize], lambda: T) -> Var<'t, T> {
+    let ce = softmax_cross_entropy(mlp.forward(tape.constant(x)), labels);
+    if lambda == T::ZERO { ce } else { ce + l2_penalty(mlp, tape, lambda) }
 }
 
-fn tape_gradients<T: tapegrad::autograd::Float>(
-    mlp: &Mlp<T>,
-    x: &Tensor<T>,
-    labels: &[usize],
-    lambda: T,
-) -> Vec<Tensor<T>> {
+/// The tape's gradients, in the order of `Module::parameters` (that of `ManualBackprop`).
+fn tape_gradients<T: Float>(mlp: &Mlp<T>, x: &Tensor<T>, labels: &[usize], lambda: T) -> Vec<Tensor<T>> {
     let tape = Tape::new();
-    let params = mlp.bind(&tape);
-    let grads = tape_loss(mlp, &params, x, labels, lambda).backward();
-    params.iter().map(|&p| grads[p].clone()).collect()
+    let grads = tape_loss(mlp, &tape, x, labels, lambda).backward();
+    mlp.parameters().iter().map(|p| grads[p.param].clone()).collect()
 }
 
-/// The tape loss as a function of the parameter leaves alone, for the finite-difference checks.
+/// The same loss written out from the parameter leaves `[W_1, b_1, W_2, b_2, ...]`, for the
+/// finite-difference checks, which perturb those leaves.
 fn loss_of<'t>(
     params: &[Var<'t, f64>],
     act: Activation,
@@ -51,9 +40,21 @@ fn loss_of<'t>(
     labels: &[usize],
     lambda: f64,
 ) -> Var<'t, f64> {
-    let layers = params.chunks_exact(2).map(|wb| Linear { weight: wb[0].value(), bias: wb[1].value() });
-    let mlp = Mlp::from_layers(layers.collect(), act);
-    tape_loss(&mlp, params, x, labels, lambda)
+    let tape = params[0].tape();
+    let last = params.len() / 2 - 1;
+    let mut h = tape.constant(x);
+    for (l, wb) in params.chunks_exact(2).enumerate() {
+        h = h.matmul(wb[0]).add(wb[1]);
+        if l < last {
+            h = act.forward(h);
+        }
+    }
+    let ce = softmax_cross_entropy(h, labels);
+    if lambda == 0.0 {
+        return ce;
+    }
+    let squares = params.iter().step_by(2).map(|w| w.square().sum()).reduce(|a, b| a + b).expect("a weight");
+    ce + squares.scale(0.5 * lambda)
 }
 
 /// The smallest |z| over the hidden pre-activations: a relu kink within a finite-difference
@@ -63,9 +64,9 @@ fn min_abs_hidden_preactivation(mlp: &Mlp<f64>, x: &Tensor<f64>) -> f64 {
     let mut h = x.clone();
     let layers = mlp.layers();
     for layer in &layers[..layers.len() - 1] {
-        let z = layer.apply(&h);
+        let z = h.matmul(&layer.weight).add(&layer.bias);
         min = z.data().iter().fold(min, |m, v| m.min(v.abs()));
-        h = mlp.activation().apply(&z);
+        h = z.map(|v| mlp.activation().f(v));
     }
     min
 }
@@ -80,7 +81,7 @@ fn case(depth: usize, act: Activation, batch: usize) -> (Mlp<f64>, Tensor<f64>, 
         // Nonzero biases, so their gradients are exercised from a generic point.
         for layer in mlp.layers_mut() {
             let n = layer.outputs();
-            layer.bias = Tensor::rand_uniform([n], -0.5, 0.5, &mut rng);
+            *layer.bias.value_mut() = Tensor::rand_uniform([n], -0.5, 0.5, &mut rng);
         }
         let x = Tensor::rand_normal([batch, INPUTS], 0.0, 1.0, &mut rng);
         let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..CLASSES)).collect();
@@ -94,7 +95,7 @@ fn case(depth: usize, act: Activation, batch: usize) -> (Mlp<f64>, Tensor<f64>, 
 /// Largest entrywise error of `a` against `b`, relative to `max(|a_i|, |b_i|, floor)`, where
 /// `floor` is `floor_fraction` of the largest entry of `b`: an entry that is small because its
 /// terms cancel carries rounding error on the scale of the terms, not of their sum.
-fn rel_err<T: tapegrad::autograd::Float>(a: &Tensor<T>, b: &Tensor<T>, floor_fraction: f64) -> f64 {
+fn rel_err<T: Float>(a: &Tensor<T>, b: &Tensor<T>, floor_fraction: f64) -> f64 {
     assert_eq!(a.shape(), b.shape());
     let scale = b.data().iter().fold(0.0f64, |m, v| m.max(v.to_f64().abs()));
     let floor = floor_fraction * scale;
@@ -131,11 +132,7 @@ fn tape_equals_hand_derived_and_both_equal_finite_differences_f64() {
         let manual: Vec<&Tensor<f64>> = bp.gradients();
 
         // The loss value itself, both ways.
-        let tape_loss_value = {
-            let t = Tape::new();
-            let p = mlp.bind(&t);
-            tape_loss(&mlp, &p, &x, &labels, lambda).item()
-        };
+        let tape_loss_value = tape_loss(&mlp, &Tape::new(), &x, &labels, lambda).item();
         assert!(
             (tape_loss_value - manual_loss).abs() <= 1e-14 * manual_loss.abs(),
             "{what}: loss {tape_loss_value} vs {manual_loss}"
@@ -150,7 +147,7 @@ fn tape_equals_hand_derived_and_both_equal_finite_differences_f64() {
         }
 
         // Both against five-point central differences (see autograd::gradcheck for why 1e-7).
-        let params: Vec<Tensor<f64>> = mlp.parameters().iter().map(|p| p.value.clone()).collect();
+        let params: Vec<Tensor<f64>> = mlp.parameters().iter().map(|p| p.param.value().clone()).collect();
         let report = gradcheck(|v| loss_of(v, act, &x, &labels, lambda), &params, &opts)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         worst_tape_fd = worst_tape_fd.max(report.max_rel_err());
@@ -181,7 +178,7 @@ fn tape_equals_hand_derived_f32() {
     for (depth, act, lambda, batch) in all_cases() {
         let (mlp, x, labels) = case(depth, act, batch);
         let mlp32 = Mlp::from_layers(
-            mlp.layers().iter().map(|l| Linear { weight: l.weight.cast::<f32>(), bias: l.bias.cast() }).collect(),
+            mlp.layers().iter().map(|l| Linear::from_tensors(l.weight.cast(), l.bias.cast())).collect(),
             act,
         );
         let x32 = x.cast::<f32>();

@@ -202,7 +202,7 @@ fn divergence_is_reported<T: Float>() {
     // The reported loss or some gradient was not finite, and that step's update was not applied:
     // the parameters are finite (steps before it in the same epoch did update them).
     assert!(!loss.is_finite() || message.contains("a gradient is not finite"), "{message}");
-    assert!(mlp.parameters().iter().all(|p| p.value.all_finite()), "{}: a non-finite parameter", T::NAME);
+    assert!(mlp.parameters().iter().all(|p| p.param.all_finite()), "{}: a non-finite parameter", T::NAME);
     if step == 1 {
         assert_eq!(mlp, last_good, "{}: the failed step changed the model", T::NAME);
     }

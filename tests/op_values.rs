@@ -235,7 +235,7 @@ fn log_softmax_of_logs_of_1_2_3() {
     // log_softmax = [ln(1/6), ln(1/3), ln(1/2)] = [-ln 6, -ln 3, -ln 2].
     assert_close("log_softmax", y.value().data(), &[-(6f64.ln()), -(3f64.ln()), -(2f64.ln())], ULPS);
     // d y_2 / dx_j = [j == 2] - softmax_j = [-1/6, -2/6, 1 - 3/6].
-    let grads = y.pick(&[2]).sum().backward();
+    let grads = y.pick([2]).sum().backward();
     assert_close("d log_softmax_2", grads[x].data(), &[-1.0 / 6.0, -2.0 / 6.0, 0.5], ULPS);
 }
 
@@ -265,7 +265,7 @@ fn softmax_of_two_logits_and_its_jacobian() {
     // e^x = [1, 3], so p = [1/4, 3/4].
     assert_close("softmax", p.value().data(), &[0.25, 0.75], ULPS);
     // d p_1 / dx = [-p_0 p_1, p_1 (1 - p_1)] = [-3/16, 3/16].
-    let grads = p.pick(&[1]).sum().backward();
+    let grads = p.pick([1]).sum().backward();
     assert_close("d softmax_1", grads[x].data(), &[-3.0 / 16.0, 3.0 / 16.0], ULPS);
 }
 
@@ -273,7 +273,7 @@ fn softmax_of_two_logits_and_its_jacobian() {
 fn pick_routes_each_row_gradient_to_its_label() {
     let tape = Tape::<f64>::new();
     let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
-    let y = x.pick(&[2, 0]);
+    let y = x.pick([2, 0]);
     // Row 0 label 2 -> 3, row 1 label 0 -> 4.
     assert_eq!(y.value().data(), &[3.0, 4.0]);
     let w = tape.constant(Tensor::from_vec([2], vec![10.0, 100.0]));
@@ -286,7 +286,7 @@ fn cross_entropy_of_two_rows_by_hand() {
     let tape = Tape::<f64>::new();
     let ln3 = 3f64.ln();
     let x = tape.leaf(Tensor::from_rows(&[[0.0, ln3], [ln3, 0.0]]));
-    let loss = x.log_softmax().nll(&[1, 1]);
+    let loss = x.log_softmax().nll([1, 1]);
     // Row softmaxes [1/4, 3/4] and [3/4, 1/4]; both rows pick class 1:
     // loss = -(ln(3/4) + ln(1/4)) / 2 = (ln(4/3) + ln 4) / 2.
     assert_close("loss", &[loss.item()], &[((4.0f64 / 3.0).ln() + 4f64.ln()) / 2.0], ULPS);

@@ -458,12 +458,12 @@ proptest! {
         // or backward that relied on a zeroed or right-sized buffer goes wrong here only.
         let mut tape = Tape::new();
         {
-            let leaves: Vec<_> = first.leaves.iter().map(|t| tape.leaf_from(t)).collect();
+            let leaves: Vec<_> = first.leaves.iter().map(|t| tape.leaf(t)).collect();
             let grads = first.build(&leaves).backward();
-            tape.recycle(grads);
+            drop(grads);
         }
         tape.reset();
-        let leaves: Vec<_> = second.leaves.iter().map(|t| tape.leaf_from(t)).collect();
+        let leaves: Vec<_> = second.leaves.iter().map(|t| tape.leaf(t)).collect();
         let grads = second.build(&leaves).backward();
         for (k, (&v, fresh)) in leaves.iter().zip(gradients(&second)).enumerate() {
             prop_assert_eq!(&grads[v], &fresh, "leaf v{}", k);

@@ -4,7 +4,7 @@
 //! name and the space-separated input ids are each padded to 8 columns and followed by one
 //! space. The expected strings below are built from that rule by hand.
 
-use tapegrad::autograd::{InputGrad, Op, Tape, Tensor};
+use tapegrad::autograd::{InputGrad, Op, Output, Tape, Tensor};
 
 /// The small graph both tests list: `sum(x * w)` with `x` a leaf and `w` a constant row.
 fn record(tape: &Tape<f64>) {
@@ -89,7 +89,7 @@ impl Op<f64> for Quoted {
     fn name(&self) -> String {
         "say \"hi\"".into()
     }
-    fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+    fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
         out.assign(inputs[0].shape(), inputs[0].data().iter().copied());
     }
     fn backward(&self, _: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut [Option<InputGrad<'_, f64>>]) {

@@ -146,7 +146,7 @@ where
 {
     let tape = Tape::new();
     let analytic: Vec<Tensor<f64>> = {
-        let vars: Vec<Var<'_, f64>> = inputs.iter().map(|t| tape.leaf_from(t)).collect();
+        let vars: Vec<Var<'_, f64>> = inputs.iter().map(|t| tape.leaf(t)).collect();
         let out = f(&vars);
         let shape = out.shape();
         if shape.numel() != 1 {
@@ -206,7 +206,7 @@ where
     let mut point: Vec<Tensor<f64>> = inputs.to_vec();
     let mut eval = |point: &[Tensor<f64>]| -> f64 {
         tape.reset();
-        let vars: Vec<Var<'_, f64>> = point.iter().map(|t| tape.leaf_from(t)).collect();
+        let vars: Vec<Var<'_, f64>> = point.iter().map(|t| tape.leaf(t)).collect();
         f(&vars).item()
     };
     let h = opts.eps;
@@ -233,7 +233,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{InputGrad, Op, Tensor};
+    use crate::{InputGrad, Op, Output, Tensor};
 
     /// An op with a deliberately wrong backward (twice the true gradient of x^2).
     struct WrongSquare;
@@ -241,7 +241,7 @@ mod tests {
         fn name(&self) -> String {
             "wrong_square".into()
         }
-        fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+        fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
             out.assign(inputs[0].shape(), inputs[0].data().iter().map(|x| x * x));
         }
         fn backward(

@@ -1,12 +1,14 @@
 //! The gradient store: gradients kept apart from the values, keyed by node.
 
-use crate::{Float, Tensor, Var};
+use crate::backward::GradBuffers;
+use crate::{Float, Param, Tape, Tensor, Var};
+use std::cell::Cell;
 
-/// The gradients of one backward pass, looked up by the [`Var`] they belong to.
+/// The gradients of one backward pass, looked up by the [`Var`] (or [`Param`]) they belong to.
 ///
 /// Only leaves keep a gradient: an intermediate one leaves the store as soon as backward has
-/// consumed it. Its buffer stays, for the next backward of a tape this store is
-/// [recycled](crate::Tape::recycle) into.
+/// consumed it. When the store is dropped, its buffers go back to its tape, where the next
+/// backward writes into them instead of allocating.
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
@@ -17,56 +19,84 @@ use crate::{Float, Tensor, Var};
 /// assert_eq!(grads[w].data(), &[6.0, 8.0]);
 /// assert!(grads.get(loss).is_none()); // not a leaf
 /// ```
-pub struct Gradients<T: Float> {
-    pub(crate) tape_id: u64,
-    /// By node; only those marked `present` hold a gradient, the others keep a buffer for the
-    /// next backward that recycles this store.
-    pub(crate) grads: Vec<Tensor<T>>,
-    pub(crate) present: Vec<bool>,
+///
+/// A store borrows its tape, so the tape cannot be reset while the store lives, and a var of
+/// the next recording can never be looked up in the last one's store:
+///
+/// ```compile_fail
+/// use autograd::{Tape, Tensor};
+/// let mut tape = Tape::<f64>::new();
+/// let grads = tape.leaf(Tensor::ones([2])).sum().backward();
+/// tape.reset(); // error: `tape` is still borrowed by `grads`
+/// drop(grads);
+/// ```
+pub struct Gradients<'t, T: Float> {
+    tape: &'t Tape<T>,
+    buffers: GradBuffers<T>,
+    /// Where the next [`param`](Gradients::param) lookup starts: optimisers ask for parameters
+    /// in the order the forward pass recorded them.
+    next_param: Cell<usize>,
 }
 
-impl<T: Float> Gradients<T> {
-    pub(crate) fn new(tape_id: u64, grads: Vec<Tensor<T>>, present: Vec<bool>) -> Self {
-        Gradients { tape_id, grads, present }
+impl<'t, T: Float> Gradients<'t, T> {
+    pub(crate) fn new(tape: &'t Tape<T>, buffers: GradBuffers<T>) -> Self {
+        Gradients { tape, buffers, next_param: Cell::new(0) }
     }
 
     /// The gradient of the loss with respect to `var`, if `var` is a leaf.
     ///
     /// # Panics
-    /// If `var` was recorded on another tape, or after the tape was reset.
+    /// If `var` was recorded on another tape. (A var of an earlier recording of the same tape
+    /// cannot reach here: resetting the tape needs every var and store of it gone.)
     pub fn get(&self, var: Var<'_, T>) -> Option<&Tensor<T>> {
         self.check(var);
-        let i = var.index();
-        self.present.get(i).copied().unwrap_or(false).then(|| &self.grads[i])
+        self.at(var.index())
     }
 
-    /// Takes the gradient out of the store.
+    /// The gradient of the loss with respect to `param`, if it was recorded on this store's tape
+    /// (with [`Tape::param`]) before backward.
+    pub fn param(&self, param: &Param<T>) -> Option<&Tensor<T>> {
+        let (position, index) = self.tape.param_node(param, self.next_param.get())?;
+        self.next_param.set(position + 1);
+        self.at(index)
+    }
+
+    /// Takes the gradient of `var` out of the store.
     ///
     /// # Panics
     /// As [`get`](Gradients::get).
     pub fn take(&mut self, var: Var<'_, T>) -> Option<Tensor<T>> {
         self.check(var);
         let i = var.index();
-        let present = self.present.get_mut(i).map(std::mem::take).unwrap_or(false);
-        present.then(|| std::mem::take(&mut self.grads[i]))
+        let written = self.buffers.written.get_mut(i).map(std::mem::take).unwrap_or(false);
+        written.then(|| std::mem::take(&mut self.buffers.grads[i]))
     }
 
     /// Every gradient held, with the index of its node.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &Tensor<T>)> {
-        self.grads.iter().zip(&self.present).enumerate().filter_map(|(i, (g, &p))| p.then_some((i, g)))
+        let GradBuffers { grads, written, .. } = &self.buffers;
+        grads.iter().zip(written).enumerate().filter_map(|(i, (g, &w))| w.then_some((i, g)))
+    }
+
+    fn at(&self, i: usize) -> Option<&Tensor<T>> {
+        self.buffers.written.get(i).copied().unwrap_or(false).then(|| &self.buffers.grads[i])
     }
 
     fn check(&self, var: Var<'_, T>) {
-        assert_eq!(
-            var.tape().id(),
-            self.tape_id,
-            "gradients: var #{} is from another tape, or from after the tape was reset",
-            var.index()
-        );
+        assert!(std::ptr::eq(var.tape(), self.tape), "gradients: var #{} is from another tape", var.index());
     }
 }
 
-impl<T: Float> std::ops::Index<Var<'_, T>> for Gradients<T> {
+impl<T: Float> Drop for Gradients<'_, T> {
+    fn drop(&mut self) {
+        // Only the last store dropped is kept: one set of buffers is all the next backward uses.
+        if let Ok(mut spare) = self.tape.spare.try_borrow_mut() {
+            *spare = std::mem::take(&mut self.buffers);
+        }
+    }
+}
+
+impl<T: Float> std::ops::Index<Var<'_, T>> for Gradients<'_, T> {
     type Output = Tensor<T>;
 
     /// # Panics
@@ -76,6 +106,22 @@ impl<T: Float> std::ops::Index<Var<'_, T>> for Gradients<T> {
             panic!(
                 "gradients: var #{} has no gradient: only leaves recorded before backward keep one (make it with tape.leaf)",
                 var.index()
+            )
+        })
+    }
+}
+
+impl<T: Float> std::ops::Index<&Param<T>> for Gradients<'_, T> {
+    type Output = Tensor<T>;
+
+    /// # Panics
+    /// If `param` was not recorded on this store's tape before backward.
+    fn index(&self, param: &Param<T>) -> &Tensor<T> {
+        self.param(param).unwrap_or_else(|| {
+            panic!(
+                "gradients: parameter {} of shape {} has no gradient: it was not recorded (tape.param) before backward",
+                param.id(),
+                param.shape()
             )
         })
     }

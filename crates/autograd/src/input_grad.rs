@@ -6,12 +6,12 @@ use crate::{Float, Shape, Tensor};
 /// contribution with [`add`](InputGrad::add) (or [`add_scalar`](InputGrad::add_scalar)), or
 /// take the tensor with [`tensor`](InputGrad::tensor) and add into it piece by piece.
 ///
-/// The first contribution to a gradient is written over a recycled buffer instead of being
-/// added to a zero-filled one; which of the two happens is the engine's business, so a
-/// backward rule only ever says "add".
+/// The first contribution to a gradient is written over the buffer kept from the last step
+/// instead of being added to a zero-filled one; which of the two happens is the engine's
+/// business, so a backward rule only ever says "add".
 ///
 /// ```
-/// use autograd::{InputGrad, Op, Tape, Tensor};
+/// use autograd::{InputGrad, Op, Output, Tape, Tensor};
 ///
 /// /// y = 2 x, dy/dx = 2.
 /// struct Double;
@@ -20,7 +20,7 @@ use crate::{Float, Shape, Tensor};
 ///     fn name(&self) -> String {
 ///         "double".into()
 ///     }
-///     fn forward(&self, inputs: &[&Tensor<f64>], out: &mut Tensor<f64>) {
+///     fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
 ///         out.assign(inputs[0].shape(), inputs[0].data().iter().map(|x| 2.0 * x));
 ///     }
 ///     fn backward(&self, _: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut [Option<InputGrad<'_, f64>>]) {
@@ -38,14 +38,24 @@ use crate::{Float, Shape, Tensor};
 /// ```
 pub struct InputGrad<'a, T: Float> {
     tensor: &'a mut Tensor<T>,
-    /// Nothing added yet: the buffer holds stale values and the first write assigns.
-    fresh: bool,
+    /// How the next contribution writes: `Assign` while nothing has been added, because the
+    /// buffer then holds the last step's values.
+    mode: Write,
+}
+
+/// How a gradient contribution is written into its buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Write {
+    /// Over old values: this is the first contribution.
+    Assign,
+    /// Onto earlier contributions.
+    Add,
 }
 
 impl<'a, T: Float> InputGrad<'a, T> {
-    /// `tensor` already has the input's shape; `fresh` says its contents are stale.
-    pub(crate) fn new(tensor: &'a mut Tensor<T>, fresh: bool) -> Self {
-        InputGrad { tensor, fresh }
+    /// `tensor` already has the input's shape; `mode` says whether it holds a contribution yet.
+    pub(crate) fn new(tensor: &'a mut Tensor<T>, mode: Write) -> Self {
+        InputGrad { tensor, mode }
     }
 
     /// The gradient's shape: the input's.
@@ -73,7 +83,7 @@ impl<'a, T: Float> InputGrad<'a, T> {
             values.len(),
             self.tensor.shape()
         );
-        assign_or_add(data, values, std::mem::take(&mut self.fresh));
+        assign_or_add(data, values, std::mem::replace(&mut self.mode, Write::Add));
     }
 
     /// Adds `value` to every element.
@@ -87,35 +97,34 @@ impl<'a, T: Float> InputGrad<'a, T> {
     /// for backward rules that scatter or add a piece at a time.
     #[inline]
     pub fn tensor(&mut self) -> &mut Tensor<T> {
-        if std::mem::take(&mut self.fresh) {
+        if std::mem::replace(&mut self.mode, Write::Add) == Write::Assign {
             self.tensor.data_mut().fill(T::ZERO);
         }
         self.tensor
     }
 
-    /// The raw elements and whether they are stale: a caller that gets `true` must assign every
-    /// element, one that gets `false` must add. For kernels with a `beta` (GEMM).
+    /// The elements and how to write them: a caller that gets `Assign` must assign every
+    /// element, one that gets `Add` must add. For kernels that do either in one pass (GEMM's
+    /// `beta`, a row-by-row rule).
     #[inline]
-    pub(crate) fn raw(&mut self) -> (bool, &mut [T]) {
-        (std::mem::take(&mut self.fresh), self.tensor.data_mut())
+    pub(crate) fn elements(&mut self) -> (Write, &mut [T]) {
+        (std::mem::replace(&mut self.mode, Write::Add), self.tensor.data_mut())
     }
 
     /// Called by the engine after the op's backward: a gradient the op left untouched is zero.
     #[inline]
     pub(crate) fn finish(self) {
-        if self.fresh {
+        if self.mode == Write::Assign {
             self.tensor.data_mut().fill(T::ZERO);
         }
     }
 }
 
-/// `dst = values` if `assign` (a first contribution, into a stale buffer), else `dst += values`,
-/// element by element: the two loops the `fresh` flag of [`InputGrad::raw`] chooses between.
+/// `dst = values` or `dst += values`, element by element, as `mode` says.
 #[inline]
-pub(crate) fn assign_or_add<T: Float>(dst: &mut [T], values: impl Iterator<Item = T>, assign: bool) {
-    if assign {
-        dst.iter_mut().zip(values).for_each(|(d, v)| *d = v);
-    } else {
-        dst.iter_mut().zip(values).for_each(|(d, v)| *d += v);
+pub(crate) fn assign_or_add<T: Float>(dst: &mut [T], values: impl Iterator<Item = T>, mode: Write) {
+    match mode {
+        Write::Assign => dst.iter_mut().zip(values).for_each(|(d, v)| *d = v),
+        Write::Add => dst.iter_mut().zip(values).for_each(|(d, v)| *d += v),
     }
 }

@@ -27,15 +27,20 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod backward;
 mod float;
 mod gradcheck;
 mod gradients;
 mod input_grad;
 pub(crate) mod kernels;
+mod listing;
+mod op;
 pub mod ops;
+mod param;
 mod shape;
 mod tape;
 mod tensor;
+mod var;
 
 pub use float::{Float, Precision};
 pub use gradcheck::{
@@ -43,6 +48,10 @@ pub use gradcheck::{
 };
 pub use gradients::Gradients;
 pub use input_grad::InputGrad;
+pub use op::{Op, Output, eval};
+pub use ops::pick::{ClassLabel, gather_labels};
+pub use param::{Param, ParamId};
 pub use shape::Shape;
-pub use tape::{Op, Tape, Var, eval};
+pub use tape::{Tape, ValueSource};
 pub use tensor::Tensor;
+pub use var::Var;

@@ -239,36 +239,24 @@ impl<T: Float> Tensor<T> {
         self.data.iter().all(|x| x.is_finite())
     }
 
-    /// Makes this tensor `shape`-shaped and all zeros, keeping its buffer when it is big enough.
-    /// Op forwards and backward use it to fill recycled buffers without allocating.
-    pub fn reset_zeroed(&mut self, shape: impl Into<Shape>) {
-        self.shape = shape.into();
-        self.data.clear();
-        self.data.resize(self.shape.numel(), T::ZERO);
-    }
+    // Buffer reuse: the tape writes each step's values and gradients into the last step's
+    // tensors through these, which keep a buffer when it is big enough.
 
-    /// Like [`reset_zeroed`](Tensor::reset_zeroed), copying the shape into this tensor's own.
-    pub fn reset_zeroed_like(&mut self, shape: &Shape) {
+    /// Makes this tensor `shape`-shaped and all zeros.
+    pub(crate) fn reset_zeroed(&mut self, shape: &Shape) {
         self.shape.clone_from(shape);
         self.data.clear();
         self.data.resize(shape.numel(), T::ZERO);
     }
 
-    /// Makes this tensor `shape`-shaped for an op that is about to overwrite every element:
+    /// Makes this tensor `shape`-shaped for a caller that is about to overwrite every element:
     /// the contents are left unspecified (but initialised), which saves zeroing a buffer that is
     /// written right after.
     #[inline]
-    pub fn reset_for_overwrite(&mut self, shape: impl Into<Shape>) {
-        self.reset_for_overwrite_like(&shape.into());
-    }
-
-    /// Like [`reset_for_overwrite`](Tensor::reset_for_overwrite), copying the shape into this
-    /// tensor's own (nothing to copy when it already has it).
-    #[inline]
-    pub fn reset_for_overwrite_like(&mut self, shape: &Shape) {
+    pub(crate) fn reset_for_overwrite(&mut self, shape: &Shape) {
         self.shape.clone_from(shape);
-        // A recycled buffer nearly always has the length already: the check inlines, the
-        // resize does not.
+        // A reused buffer nearly always has the length already: the check inlines, the resize
+        // does not.
         if self.data.len() != shape.numel() {
             self.resize_for_overwrite(shape.numel());
         }
@@ -280,26 +268,25 @@ impl<T: Float> Tensor<T> {
         self.data.resize(len, T::ZERO);
     }
 
-    /// Makes this tensor a copy of `other`, keeping its own buffer when it is big enough.
-    pub fn copy_from(&mut self, other: &Tensor<T>) {
+    /// Makes this tensor a copy of `other`.
+    pub(crate) fn copy_from(&mut self, other: &Tensor<T>) {
         self.shape.clone_from(&other.shape);
         self.data.resize(other.data.len(), T::ZERO);
         copy_slice(&mut self.data, &other.data);
     }
 
-    /// Makes this tensor `shape`-shaped with elements taken from `values`, keeping its buffer
-    /// when it is big enough.
+    /// Makes this tensor `shape`-shaped with elements taken from `values`.
     ///
     /// # Panics
     /// If `values` does not yield exactly `shape.numel()` elements.
-    pub fn assign(&mut self, shape: impl Into<Shape>, values: impl IntoIterator<Item = T>) {
+    pub(crate) fn assign(&mut self, shape: impl Into<Shape>, values: impl IntoIterator<Item = T>) {
         self.shape = shape.into();
         self.data.clear();
         self.data.extend(values);
         assert_eq!(
             self.data.len(),
             self.shape.numel(),
-            "Tensor::assign: {} values for shape {}",
+            "Output::assign: {} values for shape {}",
             self.data.len(),
             self.shape
         );
@@ -317,13 +304,11 @@ impl<T: Float> Tensor<T> {
     }
 }
 
-/// `dst = src` (equal lengths), in pieces of at most 2 KiB. One large `memcpy` can be very slow
-/// when the destination lies a few bytes past the source modulo 4 KiB: on this project's AMD
-/// EPYC, glibc's `rep movsb` path copied 16 KiB in 5.5-6 us instead of 0.2 us for distances of
-/// 4 to 28 bytes (mod 4096), which made copying a 64x64 parameter onto the tape four times the
-/// cost of its whole training step, depending only on where the allocator put the two buffers.
-/// Pieces below glibc's `rep movsb` threshold take its vector loop instead: 0.23-0.30 us for
-/// 16 KiB at any distance.
+/// `dst = src` (equal lengths), in pieces of at most 2 KiB. One large `memcpy` can be many times
+/// slower when the destination lies a few bytes past the source modulo 4 KiB (glibc's
+/// `rep movsb` path on some AMD processors), depending only on where the allocator put the two
+/// buffers; pieces below glibc's `rep movsb` threshold take its vector loop instead, which has
+/// no such case. BENCHMARKS.md has the measurements.
 pub(crate) fn copy_slice<T: Copy>(dst: &mut [T], src: &[T]) {
     const PIECE_BYTES: usize = 2048;
     let piece = (PIECE_BYTES / std::mem::size_of::<T>()).max(1);

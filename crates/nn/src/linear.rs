@@ -1,19 +1,31 @@
 //! The fully connected layer.
 
 use crate::{Init, Module, Parameter, ParameterMut};
-use autograd::{Float, Shape, Tensor, Var};
+use autograd::{Float, Param, Shape, Tensor, Var};
 use rand::Rng;
 
 /// `y = x W + b`, with `W: [in, out]` and `b: [out]`, as the numpy tutorials write it.
 ///
 /// PyTorch's `nn.Linear` stores the same weight transposed (`[out, in]`); saving and loading
 /// convert (see [`crate::io`]).
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::{Init, Linear};
+/// use rand::{SeedableRng, rngs::StdRng};
+/// let layer = Linear::<f64>::new(3, 2, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
+/// let tape = Tape::new();
+/// let y = layer.forward(tape.constant(Tensor::ones([4, 3])));
+/// assert_eq!(y.shape().dims(), &[4, 2]);
+/// let grads = y.sum().backward();
+/// assert_eq!(grads[&layer.bias].data(), &[4.0, 4.0]); // one per row
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear<T: Float> {
     /// `[in, out]`.
-    pub weight: Tensor<T>,
+    pub weight: Param<T>,
     /// `[out]`.
-    pub bias: Tensor<T>,
+    pub bias: Param<T>,
 }
 
 impl<T: Float> Linear<T> {
@@ -32,7 +44,24 @@ impl<T: Float> Linear<T> {
                 Shape::MAX_NUMEL
             );
         }
-        Linear { weight: init.tensor([inputs, outputs], rng), bias: Tensor::zeros([outputs]) }
+        Linear::from_tensors(init.tensor([inputs, outputs], rng), Tensor::zeros([outputs]))
+    }
+
+    /// A layer with the given weight `[in, out]` and bias `[out]`.
+    ///
+    /// # Panics
+    /// If the weight is not a matrix with both sizes positive, or the bias does not have one
+    /// entry per output.
+    pub fn from_tensors(weight: Tensor<T>, bias: Tensor<T>) -> Self {
+        let (inputs, outputs) = weight.shape().matrix("Linear::from_tensors");
+        assert!(inputs > 0 && outputs > 0, "Linear::from_tensors: weight shape {} has an empty axis", weight.shape());
+        assert_eq!(
+            bias.shape().dims(),
+            &[outputs],
+            "Linear::from_tensors: bias shape {} for {outputs} outputs",
+            bias.shape()
+        );
+        Linear { weight: Param::new(weight), bias: Param::new(bias) }
     }
 
     /// Number of inputs.
@@ -45,35 +74,28 @@ impl<T: Float> Linear<T> {
         self.weight.shape()[1]
     }
 
-    /// `x W + b` on a tape, with `weight` and `bias` the vars [`bind`](Module::bind) returned.
+    /// `x W + b`, recorded on `x`'s tape.
     ///
     /// # Panics
     /// If `x` is not `[batch, in]`.
-    pub fn forward<'t>(weight: Var<'t, T>, bias: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
-        x.matmul(weight).add(bias)
-    }
-
-    /// `x W + b` on plain tensors, recording nothing.
-    ///
-    /// # Panics
-    /// If `x` is not `[batch, in]`.
-    pub fn apply(&self, x: &Tensor<T>) -> Tensor<T> {
-        x.matmul(&self.weight).add(&self.bias)
+    pub fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        let tape = x.tape();
+        x.matmul(tape.param(&self.weight)).add(tape.param(&self.bias))
     }
 }
 
 impl<T: Float> Module<T> for Linear<T> {
     fn parameters(&self) -> Vec<Parameter<'_, T>> {
         vec![
-            Parameter { name: "weight".into(), value: &self.weight, is_weight: true },
-            Parameter { name: "bias".into(), value: &self.bias, is_weight: false },
+            Parameter { name: "weight".into(), param: &self.weight, is_weight: true },
+            Parameter { name: "bias".into(), param: &self.bias, is_weight: false },
         ]
     }
 
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>> {
         vec![
-            ParameterMut { value: &mut self.weight, is_weight: true },
-            ParameterMut { value: &mut self.bias, is_weight: false },
+            ParameterMut { param: &mut self.weight, is_weight: true },
+            ParameterMut { param: &mut self.bias, is_weight: false },
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! Losses and regularisation, built from autograd ops only.
 
 use crate::Module;
-use autograd::{Float, Var};
+use autograd::{ClassLabel, Float, Tape, Var};
 
 /// Mean softmax cross-entropy of `logits: [batch, classes]` against class `labels`:
 /// `-(1/N) sum_i log_softmax(logits)[i, labels[i]]`.
@@ -19,10 +19,17 @@ use autograd::{Float, Var};
 /// assert!((loss.item() - 2f64.ln() / 2.0).abs() < 1e-15);
 /// ```
 ///
+/// The labels are class indices of any integer type (`&[usize]`, `&[u8]`, `Vec<i64>`, ...), or
+/// an iterator of them, such as a mini-batch's from
+/// [`gather_labels`](autograd::gather_labels).
+///
 /// # Panics
 /// If `logits` is not a matrix, the label count differs from the row count, or a label is out
-/// of range.
-pub fn softmax_cross_entropy<'t, T: Float>(logits: Var<'t, T>, labels: &[usize]) -> Var<'t, T> {
+/// of range (negative, or not below the number of classes).
+pub fn softmax_cross_entropy<'t, T: Float, L: ClassLabel>(
+    logits: Var<'t, T>,
+    labels: impl IntoIterator<Item = L>,
+) -> Var<'t, T> {
     logits.log_softmax().nll(labels)
 }
 
@@ -39,14 +46,25 @@ pub fn softmax_cross_entropy_soft<'t, T: Float>(logits: Var<'t, T>, targets: Var
 }
 
 /// The L2 penalty `0.5 * lambda * sum ||W||^2` over the weights of `model` (biases excluded),
-/// whose gradient is `lambda * W`; `params` are the vars [`Module::bind`] returned.
+/// whose gradient is `lambda * W`, recorded on `tape`. A weight the forward pass already recorded
+/// there is the same leaf, so its gradient sums both terms.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::{Activation, Init, Mlp, l2_penalty, softmax_cross_entropy};
+/// use rand::{SeedableRng, rngs::StdRng};
+/// let mlp = Mlp::<f64>::new(&[2, 3, 2], Activation::Tanh, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
+/// let tape = Tape::new();
+/// let logits = mlp.forward(tape.constant(Tensor::ones([1, 2])));
+/// let loss = softmax_cross_entropy(logits, &[1u8]) + l2_penalty(&mlp, &tape, 1e-2);
+/// assert!(loss.item() > 0.0);
+/// ```
 ///
 /// # Panics
-/// If `params` is not `model`'s parameter list.
-pub fn l2_penalty<'t, T: Float>(model: &(impl Module<T> + ?Sized), params: &[Var<'t, T>], lambda: T) -> Var<'t, T> {
-    let info = model.parameters();
-    assert_eq!(info.len(), params.len(), "l2_penalty: {} vars for {} parameters", params.len(), info.len());
-    let mut weights = info.iter().zip(params).filter(|(p, _)| p.is_weight).map(|(_, &v)| v.square().sum());
+/// If the model has no weights.
+pub fn l2_penalty<'t, T: Float>(model: &(impl Module<T> + ?Sized), tape: &'t Tape<T>, lambda: T) -> Var<'t, T> {
+    let params = model.parameters();
+    let mut weights = params.iter().filter(|p| p.is_weight).map(|p| tape.param(p.param).square().sum());
     let first = weights.next().expect("l2_penalty: the model has no weights");
     weights.fold(first, |acc, s| acc + s).scale(T::from_f64(0.5) * lambda)
 }
@@ -61,7 +79,7 @@ mod tests {
         let tape = Tape::<f64>::new();
         let logits = tape.leaf(Tensor::from_rows(&[[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]]));
         let onehot = tape.constant(Tensor::from_rows(&[[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]));
-        let hard = softmax_cross_entropy(logits, &[2, 1]);
+        let hard = softmax_cross_entropy(logits, [2, 1]);
         let soft = softmax_cross_entropy_soft(logits, onehot);
         // Both are -(1/2) (log_softmax[0, 2] + log_softmax[1, 1]); the soft one adds exact zeros.
         assert!((hard.item() - soft.item()).abs() <= 1e-15, "{} vs {}", hard.item(), soft.item());

@@ -24,17 +24,8 @@ impl Activation {
     /// Every activation, for listings and tests.
     pub const ALL: [Activation; 3] = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
 
-    /// Records the activation on a tape.
-    pub fn on<'t, T: Float>(self, z: Var<'t, T>) -> Var<'t, T> {
-        match self {
-            Activation::Relu => z.relu(),
-            Activation::Sigmoid => z.sigmoid(),
-            Activation::Tanh => z.tanh(),
-        }
-    }
-
-    /// Applies the activation to a plain tensor.
-    pub fn apply<T: Float>(self, z: &Tensor<T>) -> Tensor<T> {
+    /// Records the activation of `z` on its tape.
+    pub fn forward<'t, T: Float>(self, z: Var<'t, T>) -> Var<'t, T> {
         match self {
             Activation::Relu => z.relu(),
             Activation::Sigmoid => z.sigmoid(),
@@ -96,7 +87,7 @@ impl FromStr for Activation {
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
-/// use nn::{Activation, Init, Mlp, Module, softmax_cross_entropy};
+/// use nn::{Activation, Init, Mlp, softmax_cross_entropy};
 /// use rand::{SeedableRng, rngs::StdRng};
 ///
 /// let mut rng = StdRng::seed_from_u64(0);
@@ -104,11 +95,10 @@ impl FromStr for Activation {
 /// let x = Tensor::rand_uniform([5, 4], -1.0, 1.0, &mut rng);
 ///
 /// let tape = Tape::new();
-/// let params = mlp.bind(&tape);
-/// let logits = mlp.forward(&params, tape.constant_from(&x));
+/// let logits = mlp.forward(tape.constant(&x));
 /// let loss = softmax_cross_entropy(logits, &[0, 1, 2, 0, 1]);
 /// let grads = loss.backward();
-/// assert_eq!(grads[params[0]].shape().dims(), &[4, 8]); // "0.weight"
+/// assert_eq!(grads[&mlp.layers()[0].weight].shape().dims(), &[4, 8]); // "0.weight"
 /// assert_eq!(mlp.predict(&x).len(), 5);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -195,39 +185,25 @@ impl<T: Float> Mlp<T> {
         std::iter::once(self.layers[0].inputs()).chain(self.layers.iter().map(Linear::outputs)).collect()
     }
 
-    /// The logits on a tape; `params` are the vars [`bind`](Module::bind) returned.
+    /// The logits of `x: [batch, inputs]`, recorded on `x`'s tape: each layer records its
+    /// parameters with [`Tape::param`], so their gradients are found from the parameters.
     ///
     /// # Panics
-    /// If `params` is not this model's parameter list, or `x` is not `[batch, inputs]`.
-    pub fn forward<'t>(&self, params: &[Var<'t, T>], x: Var<'t, T>) -> Var<'t, T> {
-        assert_eq!(
-            params.len(),
-            2 * self.layers.len(),
-            "Mlp::forward: {} params for {} layers",
-            params.len(),
-            self.layers.len()
-        );
-        let last = self.layers.len() - 1;
-        let mut h = x;
-        for (l, wb) in params.chunks_exact(2).enumerate() {
-            h = Linear::forward(wb[0], wb[1], h);
-            if l < last {
-                h = self.activation.on(h);
-            }
-        }
-        h
+    /// If `x` is not `[batch, inputs]`.
+    pub fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        let (last, hidden) = self.layers.split_last().expect("an Mlp has at least one layer");
+        let h = hidden.iter().fold(x, |h, layer| self.activation.forward(layer.forward(h)));
+        last.forward(h)
     }
 
-    /// The logits of a batch `[n, inputs]`, recording nothing.
+    /// The logits of a batch `[n, inputs]`: [`forward`](Mlp::forward) on a tape of its own,
+    /// which is dropped after (nothing is kept for a backward pass).
     ///
     /// # Panics
     /// If `x` is not `[batch, inputs]`.
     pub fn logits(&self, x: &Tensor<T>) -> Tensor<T> {
-        let mut h = self.layers[0].apply(x);
-        for layer in &self.layers[1..] {
-            h = layer.apply(&self.activation.apply(&h));
-        }
-        h
+        let tape = Tape::new();
+        self.forward(tape.constant(x)).value()
     }
 
     /// Class probabilities (softmax of the logits), one row per sample.
@@ -261,20 +237,7 @@ impl<T: Float> Module<T> for Mlp<T> {
     }
 
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>> {
-        self.layers
-            .iter_mut()
-            .flat_map(|l| {
-                [
-                    ParameterMut { value: &mut l.weight, is_weight: true },
-                    ParameterMut { value: &mut l.bias, is_weight: false },
-                ]
-            })
-            .collect()
-    }
-
-    // Without building the names: this runs every training step.
-    fn bind<'t>(&self, tape: &'t Tape<T>) -> Vec<Var<'t, T>> {
-        self.layers.iter().flat_map(|l| [tape.leaf_from(&l.weight), tape.leaf_from(&l.bias)]).collect()
+        self.layers.iter_mut().flat_map(Linear::parameters_mut).collect()
     }
 }
 
@@ -330,24 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn tape_and_plain_forward_agree() {
-        let mut rng = StdRng::seed_from_u64(1);
-        for act in Activation::ALL {
-            let mlp = Mlp::<f64>::new(&[3, 5, 4, 2], act, Init::GlorotNormal, &mut rng);
-            let x = Tensor::rand_normal([6, 3], 0.0, 1.0, &mut rng);
-            let tape = Tape::new();
-            let params = mlp.bind(&tape);
-            let on_tape = mlp.forward(&params, tape.constant_from(&x)).value();
-            // Same ops in the same order: bit-identical.
-            assert_eq!(on_tape, mlp.logits(&x), "{act}");
-        }
-    }
-
-    #[test]
-    fn relu_without_a_tape_propagates_nan() {
-        let z = Tensor::from_vec([3], vec![f64::NAN, -1.0, 2.0]);
-        let y = Activation::Relu.apply(&z);
-        assert!(y.data()[0].is_nan() && y.data()[1..] == [0.0, 2.0], "{:?}", y.data());
+    fn relu_propagates_nan_per_value() {
         assert!(Activation::Relu.f(f64::NAN).is_nan());
         assert_eq!(Activation::Relu.derivative(f64::NAN, f64::NAN), 0.0);
     }
@@ -357,13 +303,9 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(2);
         let mut mlp = Mlp::<f32>::new(&[3, 4, 2], Activation::Relu, Init::HeUniform, &mut rng);
         // A NaN into hidden unit 0; relu used to turn it into 0 and the logits stayed finite.
-        mlp.layers_mut()[0].weight.data_mut()[0] = f32::NAN;
+        mlp.layers_mut()[0].weight.value_mut().data_mut()[0] = f32::NAN;
         let x = Tensor::rand_normal([5, 3], 0.0, 1.0, &mut rng);
         assert!(mlp.logits(&x).data().iter().all(|v| v.is_nan()));
-        let tape = Tape::new();
-        let params = mlp.bind(&tape);
-        let on_tape = mlp.forward(&params, tape.constant_from(&x)).value();
-        assert!(on_tape.data().iter().all(|v| v.is_nan()));
         let loss = crate::manual::ManualBackprop::new().run(&mlp, &x, &[0, 1, 0, 1, 0], 0.0);
         assert!(loss.is_nan(), "hand-derived loss {loss}");
     }

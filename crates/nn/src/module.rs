@@ -1,13 +1,13 @@
 //! What every model shares: a fixed, named list of parameters.
 
-use autograd::{Float, Tape, Tensor, Var};
+use autograd::{Float, Param};
 
-/// One parameter, read-only: its name, its value, and whether it is a weight.
+/// One parameter, read-only: its name, the parameter, and whether it is a weight.
 pub struct Parameter<'a, T: Float> {
     /// The name PyTorch gives the same parameter (`"0.weight"`, `"2.bias"`).
     pub name: String,
-    /// The value.
-    pub value: &'a Tensor<T>,
+    /// The parameter.
+    pub param: &'a Param<T>,
     /// True for weights, false for biases: L2 regularisation and weight decay apply to weights
     /// only, since penalising a bias only shifts the decision boundary without reducing capacity.
     pub is_weight: bool,
@@ -15,32 +15,29 @@ pub struct Parameter<'a, T: Float> {
 
 /// One parameter, writable, as optimisers see it.
 pub struct ParameterMut<'a, T: Float> {
-    /// The value, updated in place.
-    pub value: &'a mut Tensor<T>,
+    /// The parameter, updated in place.
+    pub param: &'a mut Param<T>,
     /// True for weights; see [`Parameter::is_weight`].
     pub is_weight: bool,
 }
 
-/// A model: a list of parameters in a fixed order.
+/// A model: its parameters, in a fixed order.
 ///
-/// The order is the contract between [`bind`](Module::bind) (which puts the parameters on a
-/// tape), the forward pass (which reads those vars) and the optimisers (which update
-/// [`parameters_mut`](Module::parameters_mut) from the gradients of the same vars).
+/// The forward pass records each parameter with [`Tape::param`](autograd::Tape::param), and an
+/// optimiser finds each one's gradient from the parameter itself, so nothing depends on the
+/// order beyond [`parameters`](Module::parameters) and
+/// [`parameters_mut`](Module::parameters_mut) listing the same parameters alike (the
+/// hand-derived backprop in [`crate::manual`] relies on that order).
 pub trait Module<T: Float> {
-    /// Every parameter, in order.
+    /// Every parameter, with its name, in order.
     fn parameters(&self) -> Vec<Parameter<'_, T>>;
 
-    /// Every parameter, in the same order, for updating.
+    /// Every parameter, in the same order, for updating. Names are left out: optimisers call
+    /// this every step.
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>>;
-
-    /// Puts every parameter on `tape` as a leaf (copied into the tape's recycled buffers) and
-    /// returns the vars, in order.
-    fn bind<'t>(&self, tape: &'t Tape<T>) -> Vec<Var<'t, T>> {
-        self.parameters().into_iter().map(|p| tape.leaf_from(p.value)).collect()
-    }
 
     /// Total number of scalar parameters.
     fn num_parameters(&self) -> usize {
-        self.parameters().iter().map(|p| p.value.numel()).sum()
+        self.parameters().iter().map(|p| p.param.numel()).sum()
     }
 }

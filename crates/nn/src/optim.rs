@@ -1,17 +1,17 @@
 //! Optimisers: SGD (with momentum, Nesterov and weight decay) and Adam (with decoupled weight
 //! decay, i.e. AdamW), following `torch.optim.SGD` and `torch.optim.AdamW` update for update.
 //!
-//! An optimiser sees the parameters as [`ParameterMut`]s and their gradients in the same order
-//! ([`Module::parameters_mut`] and [`Module::bind`] agree on it), so the tape's gradient store
-//! ([`Optimizer::step`]) and the hand-derived backprop ([`crate::manual`], through
-//! [`Optimizer::update`]) drive the same code.
+//! An optimiser sees the parameters as [`ParameterMut`]s with their gradients beside them:
+//! [`Optimizer::step`] finds each parameter's gradient in the tape's store, and the hand-derived
+//! backprop ([`crate::manual`]) passes its own through [`Optimizer::update`], so both drive the
+//! same code.
 //!
 //! Weight decay applies to weights only (`is_weight`), never to biases, as in
 //! [`l2_penalty`](crate::l2_penalty): shrinking a bias does not reduce the model's capacity, it
 //! only moves the decision boundary.
 
 use crate::{Module, ParameterMut};
-use autograd::{Float, Gradients, Shape, Tensor, Var};
+use autograd::{Float, Gradients, Shape, Tensor};
 use smallvec::SmallVec;
 
 /// Updates a model's parameters from their gradients.
@@ -20,7 +20,7 @@ use smallvec::SmallVec;
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
-/// use nn::{Activation, Adam, Init, Mlp, Module, Optimizer, Sgd, softmax_cross_entropy};
+/// use nn::{Activation, Adam, Init, Mlp, Optimizer, Sgd, softmax_cross_entropy};
 /// use rand::{SeedableRng, rngs::StdRng};
 ///
 /// let mut rng = StdRng::seed_from_u64(0);
@@ -35,20 +35,16 @@ use smallvec::SmallVec;
 /// let mut tape = Tape::new();
 /// let mut losses = Vec::new();
 /// for _ in 0..50 {
-///     let params = mlp.bind(&tape);
-///     let loss = softmax_cross_entropy(mlp.forward(&params, tape.constant_from(&x)), &labels);
+///     tape.reset(); // keeps the buffers of the last step
+///     let loss = softmax_cross_entropy(mlp.forward(tape.constant(&x)), &labels);
 ///     let grads = loss.backward();
 ///     losses.push(loss.item());
-///     opt.step(&mut mlp, &params, &grads);
-///     // Hand the buffers back, so later steps reuse them.
-///     tape.recycle(grads);
-///     tape.reset();
+///     opt.step(&mut mlp, &grads);
 /// }
 /// assert!(losses[49] < losses[0] / 10.0);
 /// ```
 pub trait Optimizer<T: Float> {
-    /// One update of every parameter: `params[i]` from `grads[i]`, in the order of
-    /// [`Module::parameters`].
+    /// One update of every parameter: `params[i]` from `grads[i]`.
     ///
     /// The optimiser's state (momentum buffers, moments) is created on the first call for this
     /// list of parameters, and later calls must pass a list of the same length and shapes.
@@ -58,15 +54,16 @@ pub trait Optimizer<T: Float> {
     /// differ in number or shape from those of the first call.
     fn update(&mut self, params: &mut [ParameterMut<'_, T>], grads: &[&Tensor<T>]);
 
-    /// One update of `model` from a tape's gradients, where `vars = model.bind(&tape)`.
+    /// One update of `model` from the gradients of a backward pass through its forward.
     ///
     /// # Panics
-    /// If `vars` is not `model`'s parameter list on the tape `grads` came from, or as
-    /// [`update`](Optimizer::update).
-    fn step(&mut self, model: &mut dyn Module<T>, vars: &[Var<'_, T>], grads: &Gradients<T>) {
+    /// If a parameter of `model` was not recorded on the tape `grads` came from (the forward
+    /// pass did not use it), or as [`update`](Optimizer::update).
+    fn step(&mut self, model: &mut dyn Module<T>, grads: &Gradients<'_, T>) {
+        let mut params = model.parameters_mut();
         // Inline for up to 8 parameters (a 4-layer MLP): no allocation per training step.
-        let grads: SmallVec<[&Tensor<T>; 8]> = vars.iter().map(|&v| &grads[v]).collect();
-        self.update(&mut model.parameters_mut(), &grads);
+        let grads: SmallVec<[&Tensor<T>; 8]> = params.iter().map(|p| &grads[&*p.param]).collect();
+        self.update(&mut params, &grads);
     }
 
     /// The learning rate.
@@ -94,15 +91,15 @@ pub trait Optimizer<T: Float> {
 /// interchangeable for SGD.
 ///
 /// ```
-/// use autograd::Tensor;
+/// use autograd::{Param, Tensor};
 /// use nn::{Optimizer, ParameterMut, Sgd};
 ///
-/// let mut w = Tensor::from_vec([1], vec![1.0f64]);
+/// let mut w = Param::new(Tensor::from_vec([1], vec![1.0f64]));
 /// let g = Tensor::from_vec([1], vec![0.5]);
 /// let mut opt = Sgd::new(0.5).momentum(0.75);
-/// opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&g]);
+/// opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&g]);
 /// assert_eq!(w.data(), &[0.75]); // buf = 0.5, w = 1 - 0.5 * 0.5
-/// opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&g]);
+/// opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&g]);
 /// assert_eq!(w.data(), &[0.3125]); // buf = 0.75 * 0.5 + 0.5 = 0.875, w = 0.75 - 0.5 * 0.875
 /// ```
 #[derive(Clone, Debug)]
@@ -169,17 +166,28 @@ impl<T: Float> Sgd<T> {
     }
 }
 
+impl<T: Float> Sgd<T> {
+    /// One update of `model` from the gradients of a backward pass through its forward:
+    /// [`Optimizer::step`], callable without importing the trait.
+    ///
+    /// # Panics
+    /// As [`Optimizer::step`].
+    pub fn step(&mut self, model: &mut dyn Module<T>, grads: &Gradients<'_, T>) {
+        Optimizer::step(self, model, grads);
+    }
+}
+
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn update(&mut self, params: &mut [ParameterMut<'_, T>], grads: &[&Tensor<T>]) {
         let first = self.layout.check("Sgd::update", params, grads);
         let Sgd { lr, momentum, nesterov, weight_decay, .. } = *self;
         if first && momentum > T::ZERO {
             // Zeros, so that the first step's `momentum * 0 + g` is PyTorch's `buf = g` exactly.
-            self.buffers = params.iter().map(|p| Tensor::zeros(p.value.shape())).collect();
+            self.buffers = params.iter().map(|p| Tensor::zeros(p.param.shape())).collect();
         }
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let decay = p.is_weight && weight_decay != T::ZERO;
-            let w = p.value.data_mut();
+            let w = p.param.value_mut().data_mut();
             if momentum == T::ZERO {
                 for (w, &g) in w.iter_mut().zip(g.data()) {
                     let g = if decay { g + weight_decay * *w } else { g };
@@ -224,13 +232,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
 /// form; for it, add [`l2_penalty`](crate::l2_penalty) to the loss instead.
 ///
 /// ```
-/// use autograd::Tensor;
+/// use autograd::{Param, Tensor};
 /// use nn::{Adam, Optimizer, ParameterMut};
 ///
-/// let mut w = Tensor::from_vec([2], vec![1.0f64, 1.0]);
+/// let mut w = Param::new(Tensor::from_vec([2], vec![1.0f64, 1.0]));
 /// let g = Tensor::from_vec([2], vec![0.5, -2.0]);
 /// let mut opt = Adam::new(0.25).eps(0.0);
-/// opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&g]);
+/// opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&g]);
 /// // The first bias-corrected step is lr * sign(g), whatever the size of g.
 /// assert_eq!(w.data(), &[0.75, 1.25]);
 /// ```
@@ -302,10 +310,21 @@ impl<T: Float> Adam<T> {
     }
 }
 
+impl<T: Float> Adam<T> {
+    /// One update of `model` from the gradients of a backward pass through its forward:
+    /// [`Optimizer::step`], callable without importing the trait.
+    ///
+    /// # Panics
+    /// As [`Optimizer::step`].
+    pub fn step(&mut self, model: &mut dyn Module<T>, grads: &Gradients<'_, T>) {
+        Optimizer::step(self, model, grads);
+    }
+}
+
 impl<T: Float> Optimizer<T> for Adam<T> {
     fn update(&mut self, params: &mut [ParameterMut<'_, T>], grads: &[&Tensor<T>]) {
         if self.layout.check("Adam::update", params, grads) {
-            self.m = params.iter().map(|p| Tensor::zeros(p.value.shape())).collect();
+            self.m = params.iter().map(|p| Tensor::zeros(p.param.shape())).collect();
             self.v = self.m.clone();
         }
         self.steps += 1;
@@ -318,7 +337,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let (one_minus_beta1, one_minus_beta2) = (T::ONE - beta1, T::ONE - beta2);
         for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
             let decay = p.is_weight && weight_decay != T::ZERO;
-            let w = p.value.data_mut();
+            let w = p.param.value_mut().data_mut();
             for (((w, m), v), &g) in w.iter_mut().zip(m.data_mut()).zip(v.data_mut()).zip(g.data()) {
                 if decay {
                     *w *= shrink;
@@ -361,11 +380,11 @@ impl Layout {
     fn check<T: Float>(&mut self, who: &str, params: &[ParameterMut<'_, T>], grads: &[&Tensor<T>]) -> bool {
         assert_eq!(params.len(), grads.len(), "{who}: {} parameters but {} gradients", params.len(), grads.len());
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let (ps, gs) = (p.value.shape(), g.shape());
+            let (ps, gs) = (p.param.shape(), g.shape());
             assert_eq!(ps, gs, "{who}: parameter {i} is {ps} but its gradient is {gs}");
         }
         let Some(shapes) = &self.shapes else {
-            self.shapes = Some(params.iter().map(|p| p.value.shape().clone()).collect());
+            self.shapes = Some(params.iter().map(|p| p.param.shape().clone()).collect());
             return true;
         };
         assert_eq!(
@@ -376,7 +395,7 @@ impl Layout {
             shapes.len()
         );
         for (i, (was, p)) in shapes.iter().zip(params).enumerate() {
-            let now = p.value.shape();
+            let now = p.param.shape();
             assert_eq!(
                 was, now,
                 "{who}: parameter {i} is {now} but was {was} when the optimiser's state was built: \
@@ -390,10 +409,15 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autograd::Param;
 
     /// A weight and a bias as an optimiser sees them.
-    fn pair<'a>(w: &'a mut Tensor<f64>, b: &'a mut Tensor<f64>) -> [ParameterMut<'a, f64>; 2] {
-        [ParameterMut { value: w, is_weight: true }, ParameterMut { value: b, is_weight: false }]
+    fn pair<'a>(w: &'a mut Param<f64>, b: &'a mut Param<f64>) -> [ParameterMut<'a, f64>; 2] {
+        [ParameterMut { param: w, is_weight: true }, ParameterMut { param: b, is_weight: false }]
+    }
+
+    fn p(values: &[f64]) -> Param<f64> {
+        Param::new(t(values))
     }
 
     fn t(values: &[f64]) -> Tensor<f64> {
@@ -405,7 +429,7 @@ mod tests {
 
     #[test]
     fn sgd_plain_two_steps() {
-        let (mut w, mut b) = (t(&[1.0, -2.0]), t(&[0.5]));
+        let (mut w, mut b) = (p(&[1.0, -2.0]), p(&[0.5]));
         let (gw, gb) = (t(&[0.25, 0.5]), t(&[-1.0]));
         let mut opt = Sgd::new(0.5);
         opt.update(&mut pair(&mut w, &mut b), &[&gw, &gb]);
@@ -418,11 +442,11 @@ mod tests {
 
     #[test]
     fn sgd_momentum_two_steps() {
-        let mut w = t(&[1.0]);
+        let mut w = p(&[1.0]);
         let mut opt = Sgd::new(0.5).momentum(0.75);
         let mut after = vec![];
         for g in [0.5, -0.25] {
-            opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[g])]);
+            opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[g])]);
             after.push(w.data()[0]);
         }
         // Step 1, g = 0.5: buf = g = 0.5 (no dampening: not (1 - momentum) g); w = 1 - 0.25 = 0.75.
@@ -432,11 +456,11 @@ mod tests {
 
     #[test]
     fn sgd_nesterov_two_steps() {
-        let mut w = t(&[1.0]);
+        let mut w = p(&[1.0]);
         let mut opt = Sgd::new(0.5).momentum(0.75).nesterov(true);
         let mut after = vec![];
         for g in [0.5, -0.25] {
-            opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[g])]);
+            opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[g])]);
             after.push(w.data()[0]);
         }
         // Step 1, g = 0.5: buf = 0.5; g + m buf = 0.5 + 0.375 = 0.875; w = 1 - 0.4375 = 0.5625.
@@ -447,7 +471,7 @@ mod tests {
 
     #[test]
     fn sgd_weight_decay_on_weights_not_biases() {
-        let (mut w, mut b) = (t(&[2.0]), t(&[2.0]));
+        let (mut w, mut b) = (p(&[2.0]), p(&[2.0]));
         let g = t(&[0.5]);
         let mut opt = Sgd::new(0.5).weight_decay(0.25);
         opt.update(&mut pair(&mut w, &mut b), &[&g, &g]);
@@ -460,7 +484,7 @@ mod tests {
 
     #[test]
     fn sgd_weight_decay_goes_into_the_momentum_buffer() {
-        let (mut w, mut b) = (t(&[2.0]), t(&[2.0]));
+        let (mut w, mut b) = (p(&[2.0]), p(&[2.0]));
         let g = t(&[0.5]);
         let mut opt = Sgd::new(0.5).momentum(0.75).weight_decay(0.25);
         opt.update(&mut pair(&mut w, &mut b), &[&g, &g]);
@@ -482,16 +506,16 @@ mod tests {
     #[test]
     fn adam_two_steps_with_bias_correction() {
         // Element 0 sees g = 0.5 then -0.25; element 1 the mirror image, so must end at -w[0].
-        let mut w = t(&[1.0, -1.0]);
+        let mut w = p(&[1.0, -1.0]);
         let mut opt = Adam::new(0.1); // beta1 0.9, beta2 0.999, eps 1e-8
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[0.5, -0.5])]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[0.5, -0.5])]);
         // m = 0.1 * 0.5 = 0.05, v = 0.001 * 0.25 = 0.00025;
         // m_hat = 0.05 / (1 - 0.9) = 0.5, v_hat = 0.00025 / (1 - 0.999) = 0.25, sqrt = 0.5;
         // w = 1 - 0.1 * 0.5 / (0.5 + 1e-8) = 1 - 0.1 / (1 + 2e-8) = 0.90000000199999996000000080.
         let w1 = 0.900_000_002; // the nearest f64 to the exact value above
         // One ulp at 0.9 (1.1e-16): the bias corrections cancel exactly at step 1.
         assert_close(w.data(), &[w1, -w1], 1.2e-16);
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[-0.25, 0.25])]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[-0.25, 0.25])]);
         // m = 0.9 * 0.05 + 0.1 * -0.25 = 0.02, v = 0.999 * 0.00025 + 0.001 * 0.0625 = 0.00031225;
         // bias corrections 1 - 0.9^2 = 0.19 and 1 - 0.999^2 = 0.001999;
         // m_hat = 0.02 / 0.19 = 0.105263157894736842, v_hat = 0.00031225 / 0.001999
@@ -507,7 +531,7 @@ mod tests {
 
     #[test]
     fn adamw_decay_is_decoupled_and_skips_biases() {
-        let (mut w, mut b) = (t(&[2.0]), t(&[2.0]));
+        let (mut w, mut b) = (p(&[2.0]), p(&[2.0]));
         let g = t(&[0.5]);
         // eps 0, so a bias-corrected step under a constant gradient is exactly lr * sign(g).
         let mut opt = Adam::new(0.25).eps(0.0).weight_decay(0.5);
@@ -531,11 +555,11 @@ mod tests {
     fn lr_is_readable_and_settable() {
         let mut opt = Sgd::new(0.5);
         assert_eq!(opt.lr(), 0.5);
-        let mut w = t(&[1.0]);
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[1.0])]);
+        let mut w = p(&[1.0]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[1.0])]);
         opt.set_lr(0.25);
         assert_eq!(opt.lr(), 0.25);
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[1.0])]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[1.0])]);
         // 1 - 0.5 - 0.25.
         assert_eq!(w.data(), &[0.25]);
 
@@ -546,19 +570,19 @@ mod tests {
 
     #[test]
     fn state_is_kept_between_steps() {
-        let mut w = t(&[1.0, 2.0]);
+        let mut w = p(&[1.0, 2.0]);
         let g = t(&[0.5, 0.5]);
         let mut opt = Adam::new(0.1);
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&g]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&g]);
         let buffers = (opt.m[0].data().as_ptr(), opt.v[0].data().as_ptr());
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&g]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&g]);
         assert_eq!((opt.m[0].data().as_ptr(), opt.v[0].data().as_ptr()), buffers);
         assert_eq!(opt.steps, 2);
 
         let mut sgd = Sgd::new(0.1).momentum(0.9);
-        sgd.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&g]);
+        sgd.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&g]);
         let buffer = sgd.buffers[0].data().as_ptr();
-        sgd.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&g]);
+        sgd.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&g]);
         assert_eq!(sgd.buffers[0].data().as_ptr(), buffer);
     }
 
@@ -661,14 +685,14 @@ mod tests {
     #[test]
     #[should_panic(expected = "Sgd::update: 2 parameters but 1 gradients")]
     fn count_mismatch_panics() {
-        let (mut w, mut b) = (t(&[1.0]), t(&[1.0]));
+        let (mut w, mut b) = (p(&[1.0]), p(&[1.0]));
         Sgd::new(0.1).update(&mut pair(&mut w, &mut b), &[&t(&[1.0])]);
     }
 
     #[test]
     #[should_panic(expected = "Adam::update: parameter 1 is [1] but its gradient is [2]")]
     fn gradient_shape_mismatch_panics() {
-        let (mut w, mut b) = (t(&[1.0]), t(&[1.0]));
+        let (mut w, mut b) = (p(&[1.0]), p(&[1.0]));
         Adam::new(0.1).update(&mut pair(&mut w, &mut b), &[&t(&[1.0]), &t(&[1.0, 2.0])]);
     }
 
@@ -676,18 +700,18 @@ mod tests {
     #[should_panic(expected = "Sgd::update: parameter 0 is [3] but was [1] when the optimiser's state was built")]
     fn shape_change_between_steps_panics() {
         let mut opt = Sgd::new(0.1);
-        let mut w = t(&[1.0]);
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[1.0])]);
-        let mut w = t(&[1.0, 2.0, 3.0]);
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[1.0, 2.0, 3.0])]);
+        let mut w = p(&[1.0]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[1.0])]);
+        let mut w = p(&[1.0, 2.0, 3.0]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[1.0, 2.0, 3.0])]);
     }
 
     #[test]
     #[should_panic(expected = "Adam::update: 1 parameters, but the optimiser's state was built for 2")]
     fn count_change_between_steps_panics() {
         let mut opt = Adam::new(0.1);
-        let (mut w, mut b) = (t(&[1.0]), t(&[1.0]));
+        let (mut w, mut b) = (p(&[1.0]), p(&[1.0]));
         opt.update(&mut pair(&mut w, &mut b), &[&t(&[1.0]), &t(&[1.0])]);
-        opt.update(&mut [ParameterMut { value: &mut w, is_weight: true }], &[&t(&[1.0])]);
+        opt.update(&mut [ParameterMut { param: &mut w, is_weight: true }], &[&t(&[1.0])]);
     }
 }

@@ -2,27 +2,27 @@
 
 use crate::data::{Batches, Dataset};
 use crate::{Mlp, Module, Optimizer, l2_penalty, softmax_cross_entropy};
-use autograd::{Float, Tape, Tensor, Var};
+use autograd::{Float, Tape, Tensor, Var, gather_labels};
 use rand::Rng;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// A model that maps a batch of feature rows to class logits.
 pub trait Classifier<T: Float>: Module<T> {
-    /// The logits on a tape, from the vars [`Module::bind`] returned.
-    fn forward<'t>(&self, params: &[Var<'t, T>], x: Var<'t, T>) -> Var<'t, T>;
+    /// The logits of `x: [batch, features]`, recorded on `x`'s tape.
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T>;
 
-    /// The logits of plain tensors, recording nothing.
-    fn logits(&self, x: &Tensor<T>) -> Tensor<T>;
+    /// The logits of plain tensors: [`forward`](Classifier::forward) on a tape of its own,
+    /// dropped after.
+    fn logits(&self, x: &Tensor<T>) -> Tensor<T> {
+        let tape = Tape::new();
+        self.forward(tape.constant(x)).value()
+    }
 }
 
 impl<T: Float> Classifier<T> for Mlp<T> {
-    fn forward<'t>(&self, params: &[Var<'t, T>], x: Var<'t, T>) -> Var<'t, T> {
-        Mlp::forward(self, params, x)
-    }
-
-    fn logits(&self, x: &Tensor<T>) -> Tensor<T> {
-        Mlp::logits(self, x)
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        Mlp::forward(self, x)
     }
 }
 
@@ -122,7 +122,6 @@ pub struct Trainer<T: Float> {
     rows: usize,
     tape: Tape<T>,
     batches: Batches,
-    y: Vec<usize>,
     l2: T,
     epoch: usize,
 }
@@ -134,14 +133,7 @@ impl<T: Float> Trainer<T> {
     /// # Panics
     /// If `batch_size` is 0.
     pub fn new(rows: usize, batch_size: usize) -> Self {
-        Trainer {
-            rows,
-            tape: Tape::new(),
-            batches: Batches::new(rows, batch_size),
-            y: Vec::new(),
-            l2: T::ZERO,
-            epoch: 0,
-        }
+        Trainer { rows, tape: Tape::new(), batches: Batches::new(rows, batch_size), l2: T::ZERO, epoch: 0 }
     }
 
     /// Adds `0.5 * lambda * sum ||W||^2` (weights only) to the loss.
@@ -182,31 +174,29 @@ impl<T: Float> Trainer<T> {
         let start = Instant::now();
         self.epoch += 1;
         let (mut loss_sum, mut correct, mut steps) = (0.0, 0, 0);
-        let Trainer { tape, batches, y, l2, epoch, .. } = self;
+        let Trainer { tape, batches, l2, epoch, .. } = self;
         for (step, idx) in batches.epoch(rng).enumerate() {
-            y.clear();
-            y.extend(idx.iter().map(|&i| data.labels()[i]));
             tape.reset();
-            let vars = model.bind(tape);
-            let logits = model.forward(&vars, tape.constant_rows(data.features(), idx));
-            let mut loss = softmax_cross_entropy(logits, y);
+            let labels = || gather_labels(data.labels(), idx);
+            let logits = model.forward(tape.gather_rows(data.features(), idx));
+            let mut loss = softmax_cross_entropy(logits, labels());
             if *l2 != T::ZERO {
-                loss = loss + l2_penalty(model, &vars, *l2);
+                loss = loss + l2_penalty(model, tape, *l2);
             }
             let value = loss.item().to_f64();
             let grads = loss.backward();
-            let finite = value.is_finite() && vars.iter().all(|&v| grads[v].all_finite());
+            // The store holds the leaves' gradients only: the model's parameters.
+            let finite = value.is_finite() && grads.iter().all(|(_, g)| g.all_finite());
             if !finite {
                 return Err(TrainError::Diverged { epoch: *epoch, step: step + 1, loss: value });
             }
-            correct += logits.with_value(|l| l.argmax().iter().zip(y.iter()).filter(|(p, t)| p == t).count());
+            correct += logits.with_value(|l| l.argmax().into_iter().zip(labels()).filter(|(p, t)| p == t).count());
             loss_sum += value * idx.len() as f64;
-            opt.step(model, &vars, &grads);
-            tape.recycle(grads);
+            opt.step(model, &grads);
             steps += 1;
             // Finite gradients can still overflow the update; one pass over the new values.
             let bad = model.parameters_mut().iter().enumerate().find_map(|(index, p)| {
-                let data = p.value.data();
+                let data = p.param.data();
                 data.iter().position(|v| !v.is_finite()).map(|element| (index, element, data[element].to_f64()))
             });
             if let Some((index, element, value)) = bad {
@@ -364,7 +354,7 @@ mod tests {
         let (loss, _) = evaluate(&mlp, &data);
         // The blobs are nearly separable: 10 epochs of 8 steps cut the loss well below half.
         assert!(loss < loss0 / 2.0, "loss {loss0} -> {loss}");
-        assert!(mlp.parameters().iter().all(|p| p.value.all_finite()));
+        assert!(mlp.parameters().iter().all(|p| p.param.all_finite()));
     }
 
     #[test]
@@ -387,6 +377,6 @@ mod tests {
         assert!(epoch >= 1 && (1..=8).contains(&step), "epoch {epoch}, step {step}");
         let msg = outcome.unwrap_err().to_string();
         assert!(msg.contains(&format!("epoch {epoch}, step {step}")), "{msg}");
-        assert!(mlp.parameters().iter().all(|p| p.value.all_finite()), "the bad update must not be applied");
+        assert!(mlp.parameters().iter().all(|p| p.param.all_finite()), "the bad update must not be applied");
     }
 }

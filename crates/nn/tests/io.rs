@@ -20,7 +20,7 @@ fn fixture(name: &str) -> PathBuf {
 fn bits<T: Float>(mlp: &Mlp<T>) -> Vec<(String, Vec<u64>)> {
     mlp.parameters()
         .into_iter()
-        .map(|p| (p.name, p.value.data().iter().map(|x| x.to_f64().to_bits()).collect()))
+        .map(|p| (p.name, p.param.data().iter().map(|x| x.to_f64().to_bits()).collect()))
         .collect()
 }
 
@@ -151,12 +151,12 @@ fn precisions_convert() {
     let widened = io::load::<f64>(&p32).unwrap();
     let narrowed = io::load::<f32>(&p64).unwrap();
     for (a, b) in widened.layers().iter().zip(narrow.layers()) {
-        assert_eq!(a.weight, b.weight.cast::<f64>());
-        assert_eq!(a.bias, b.bias.cast::<f64>());
+        assert_eq!(*a.weight, b.weight.cast::<f64>());
+        assert_eq!(*a.bias, b.bias.cast::<f64>());
     }
     for (a, b) in narrowed.layers().iter().zip(wide.layers()) {
-        assert_eq!(a.weight, b.weight.cast::<f32>());
-        assert_eq!(a.bias, b.bias.cast::<f32>());
+        assert_eq!(*a.weight, b.weight.cast::<f32>());
+        assert_eq!(*a.bias, b.bias.cast::<f32>());
     }
 }
 

@@ -24,8 +24,7 @@ fn separable(n: usize, rng: &mut StdRng) -> (Tensor<f64>, Vec<usize>) {
 
 fn loss(mlp: &Mlp<f64>, x: &Tensor<f64>, labels: &[usize]) -> f64 {
     let tape = Tape::new();
-    let params = mlp.bind(&tape);
-    softmax_cross_entropy(mlp.forward(&params, tape.constant_from(x)), labels).item()
+    softmax_cross_entropy(mlp.forward(tape.constant(x)), labels).item()
 }
 
 /// Full-batch training with `opt`; returns the loss before and after.
@@ -39,11 +38,9 @@ fn train(
     let before = loss(mlp, x, labels);
     let mut tape = Tape::new();
     for _ in 0..steps {
-        let params = mlp.bind(&tape);
-        let grads = softmax_cross_entropy(mlp.forward(&params, tape.constant_from(x)), labels).backward();
-        opt.step(mlp, &params, &grads);
-        tape.recycle(grads);
         tape.reset();
+        let grads = softmax_cross_entropy(mlp.forward(tape.constant(x)), labels).backward();
+        opt.step(mlp, &grads);
     }
     (before, loss(mlp, x, labels))
 }
@@ -81,7 +78,7 @@ fn max_diff(a: &Mlp<f64>, b: &Mlp<f64>) -> f64 {
     a.parameters()
         .iter()
         .zip(b.parameters())
-        .flat_map(|(p, q)| p.value.data().iter().zip(q.value.data()).map(|(x, y)| (x - y).abs()).collect::<Vec<_>>())
+        .flat_map(|(p, q)| p.param.data().iter().zip(q.param.data()).map(|(x, y)| (x - y).abs()).collect::<Vec<_>>())
         .fold(0.0, f64::max)
 }
 
@@ -92,23 +89,24 @@ fn sgd_weight_decay_equals_an_l2_penalty_in_the_loss() {
     let mut decayed = Mlp::new(&[2, 5, 3, 2], Activation::Tanh, Init::GlorotNormal, &mut rng);
     // Nonzero biases, so that decaying them by mistake would show.
     for layer in decayed.layers_mut() {
-        layer.bias = Tensor::rand_uniform([layer.outputs()], -0.5, 0.5, &mut rng);
+        *layer.bias.value_mut() = Tensor::rand_uniform([layer.outputs()], -0.5, 0.5, &mut rng);
     }
     let mut penalised = decayed.clone();
     let mut plain = decayed.clone();
     let (lr, lambda) = (0.3, 0.05);
 
     let tape = Tape::new();
-    let params = decayed.bind(&tape);
-    let grads = softmax_cross_entropy(decayed.forward(&params, tape.constant_from(&x)), &labels).backward();
-    Sgd::new(lr).weight_decay(lambda).step(&mut decayed, &params, &grads);
-    Sgd::new(lr).step(&mut plain, &params, &grads);
+    let grads = softmax_cross_entropy(decayed.forward(tape.constant(&x)), &labels).backward();
+    Sgd::new(lr).weight_decay(lambda).step(&mut decayed, &grads);
 
     let tape = Tape::new();
-    let params = penalised.bind(&tape);
-    let ce = softmax_cross_entropy(penalised.forward(&params, tape.constant_from(&x)), &labels);
-    let grads = (ce + l2_penalty(&penalised, &params, lambda)).backward();
-    Sgd::new(lr).step(&mut penalised, &params, &grads);
+    let grads = softmax_cross_entropy(plain.forward(tape.constant(&x)), &labels).backward();
+    Sgd::new(lr).step(&mut plain, &grads);
+
+    let tape = Tape::new();
+    let ce = softmax_cross_entropy(penalised.forward(tape.constant(&x)), &labels);
+    let grads = (ce + l2_penalty(&penalised, &tape, lambda)).backward();
+    Sgd::new(lr).step(&mut penalised, &grads);
 
     // Both compute w - lr (grad + lambda w); the tape gets lambda w as (2 w)(0.5 lambda), the
     // same product, so only the order of the sums in the gradient can differ: an ulp or two
@@ -130,11 +128,10 @@ fn hand_derived_gradients_drive_the_same_optimisers() {
     let mut bp = ManualBackprop::new();
     let mut tape = Tape::new();
     for _ in 0..20 {
-        let params = by_tape.bind(&tape);
-        let grads = softmax_cross_entropy(by_tape.forward(&params, tape.constant_from(&x)), &labels).backward();
-        opt_tape.step(&mut by_tape, &params, &grads);
-        tape.recycle(grads);
         tape.reset();
+        let grads = softmax_cross_entropy(by_tape.forward(tape.constant(&x)), &labels).backward();
+        opt_tape.step(&mut by_tape, &grads);
+        drop(grads);
 
         bp.run(&by_hand, &x, &labels, 0.0);
         let grads = bp.gradients();

@@ -118,7 +118,7 @@ mod tests {
         let check = |y: &[f32]| assert!(y[0].is_nan() && y[1..] == [0.0, 2.0], "{y:?}");
         check(x.relu().data());
         let tape = Tape::new();
-        let v = tape.leaf_from(&x);
+        let v = tape.leaf(&x);
         let y = v.relu();
         y.with_value(|y| check(y.data()));
         // PyTorch's threshold_backward: grad * (x > 0), which is 0 at NaN.

@@ -4,10 +4,9 @@
 //! two partial derivatives. [`Unary`] and [`Binary`] turn a rule into an [`Op`], so a new
 //! elementwise op is a dozen lines and never touches backward.
 
-use crate::input_grad::assign_or_add;
-use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
-use smallvec::SmallVec;
-use std::borrow::Cow;
+use super::broadcast::{Operand, Pairing};
+use crate::input_grad::{Write, assign_or_add};
+use crate::{Float, InputGrad, Op, Output, Tensor, Var};
 
 /// An elementwise function `y = f(x)` and its derivative.
 pub trait UnaryRule<T: Float>: Send + 'static {
@@ -18,7 +17,7 @@ pub trait UnaryRule<T: Float>: Send + 'static {
     /// `dy/dx`, given both `x` and `y = f(x)` (sigmoid and tanh are cheaper from `y`).
     fn df(&self, x: T, y: T) -> T;
     /// `df` is 1 everywhere, so the output's gradient can be passed on unchanged
-    /// ([`Op::passes_gradient_to`]).
+    /// ([`Op::pass_through`]).
     const DF_IS_ONE: bool = false;
 }
 
@@ -34,13 +33,13 @@ impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
         Some(1)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
-        out.reset_for_overwrite_like(x.shape());
-        out.data_mut().iter_mut().zip(x.data()).for_each(|(y, &x)| *y = self.0.f(x));
+        let y = out.overwrite_as(x.shape());
+        y.iter_mut().zip(x.data()).for_each(|(y, &x)| *y = self.0.f(x));
     }
 
-    fn passes_gradient_to(&self, _inputs: &[&Tensor<T>], _output: &Tensor<T>) -> Option<usize> {
+    fn pass_through(&self, _inputs: &[&Tensor<T>], _output: &Tensor<T>) -> Option<usize> {
         R::DF_IS_ONE.then_some(0)
     }
 
@@ -168,7 +167,7 @@ pub trait BinaryRule<T: Float>: Send + 'static {
     /// `dz/db`.
     fn db(&self, a: T, b: T) -> T;
     /// `da` is 1 everywhere: `a`'s gradient is the output's wherever their shapes agree
-    /// ([`Op::passes_gradient_to`]).
+    /// ([`Op::pass_through`]).
     const DA_IS_ONE: bool = false;
     /// `db` is 1 everywhere.
     const DB_IS_ONE: bool = false;
@@ -188,42 +187,21 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         Some(2)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let (a, b) = (inputs[0], inputs[1]);
         let f = |(z, (&x, &y)): (&mut T, (&T, &T))| *z = self.0.f(x, y);
-        if a.shape() == b.shape() {
-            out.reset_for_overwrite_like(a.shape());
-            out.data_mut().iter_mut().zip(a.data().iter().zip(b.data())).for_each(f);
-            return;
-        }
-        if let ([_, n], [m]) = (a.shape().dims(), b.shape().dims())
-            && n == m
-            && *n > 0
-        {
-            // A bias row added to every row of a matrix: the common case, kept to plain slices.
-            out.reset_for_overwrite_like(a.shape());
-            for (z, x) in out.data_mut().chunks_exact_mut(*n).zip(a.data().chunks_exact(*n)) {
-                z.iter_mut().zip(x.iter().zip(b.data())).for_each(f);
+        match Pairing::of(a.shape(), b.shape(), &self.0) {
+            Pairing::Same => out.overwrite_as(a.shape()).iter_mut().zip(a.data().iter().zip(b.data())).for_each(f),
+            Pairing::BiasRow(n) => {
+                for (z, x) in out.overwrite_as(a.shape()).chunks_exact_mut(n).zip(a.data().chunks_exact(n)) {
+                    z.iter_mut().zip(x.iter().zip(b.data())).for_each(f);
+                }
             }
-            return;
+            Pairing::General(bc) => bc.map_into(out.overwrite_as(bc.out()), a.data(), b.data(), |x, y| self.0.f(x, y)),
         }
-        let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
-        out.reset_for_overwrite_like(&bc.out);
-        let (ad, bd, od) = (a.data(), b.data(), out.data_mut());
-        let (n, sa, sb) = (bc.inner, bc.inner_a, bc.inner_b);
-        bc.for_each_row(|o, i, j| {
-            let out = &mut od[o..o + n];
-            if sa == 1 && sb == 1 {
-                // Same shape, or a bias row: plain slices, vectorised.
-                let rows = out.iter_mut().zip(&ad[i..i + n]).zip(&bd[j..j + n]);
-                rows.for_each(|((z, &x), &y)| *z = self.0.f(x, y));
-            } else {
-                out.iter_mut().enumerate().for_each(|(k, z)| *z = self.0.f(ad[i + k * sa], bd[j + k * sb]));
-            }
-        });
     }
 
-    fn passes_gradient_to(&self, inputs: &[&Tensor<T>], output: &Tensor<T>) -> Option<usize> {
+    fn pass_through(&self, inputs: &[&Tensor<T>], output: &Tensor<T>) -> Option<usize> {
         let same = |x: &Tensor<T>| x.shape() == output.shape();
         if R::DA_IS_ONE && same(inputs[0]) {
             Some(0)
@@ -238,206 +216,45 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         let (a, b) = (inputs[0], inputs[1]);
         let [ga, gb] = grads else { unreachable!("binary op with {} inputs", grads.len()) };
         let (ad, bd, gd) = (a.data(), b.data(), g.data());
-        if a.shape() == b.shape() {
-            // No broadcasting: one plain pass per operand.
-            if let Some(ga) = ga {
-                ga.add(ad.iter().zip(bd).zip(gd).map(|((&x, &y), &g)| g * self.0.da(x, y)));
-            }
-            if let Some(gb) = gb {
-                gb.add(ad.iter().zip(bd).zip(gd).map(|((&x, &y), &g)| g * self.0.db(x, y)));
-            }
-            return;
-        }
-        if let ([_, n], [m]) = (a.shape().dims(), b.shape().dims())
-            && n == m
-            && *n > 0
-        {
-            // A bias row: `a`'s gradient row by row, `b`'s summed over the rows.
-            let rows = || a.data().chunks_exact(*n).zip(g.data().chunks_exact(*n));
-            if let Some(ga) = ga {
-                let (fresh, ga) = ga.raw();
-                for (ga, (x, g)) in ga.chunks_exact_mut(*n).zip(rows()) {
-                    let values = x.iter().zip(bd).zip(g).map(|((&x, &y), &g)| g * self.0.da(x, y));
-                    assign_or_add(ga, values, fresh);
+        let da = |((&x, &y), &g): ((&T, &T), &T)| g * self.0.da(x, y);
+        let db = |((&x, &y), &g): ((&T, &T), &T)| g * self.0.db(x, y);
+        match Pairing::of(a.shape(), b.shape(), &self.0) {
+            Pairing::Same => {
+                // One plain pass per operand.
+                if let Some(ga) = ga {
+                    ga.add(ad.iter().zip(bd).zip(gd).map(da));
+                }
+                if let Some(gb) = gb {
+                    gb.add(ad.iter().zip(bd).zip(gd).map(db));
                 }
             }
-            if let Some(gb) = gb {
-                let (mut fresh, gb) = gb.raw();
-                for (x, g) in rows() {
-                    assign_or_add(gb, x.iter().zip(bd).zip(g).map(|((&x, &y), &g)| g * self.0.db(x, y)), fresh);
-                    fresh = false;
+            Pairing::BiasRow(n) => {
+                // `a`'s gradient row by row, `b`'s summed over the rows.
+                let rows = || ad.chunks_exact(n).zip(gd.chunks_exact(n));
+                if let Some(ga) = ga {
+                    let (mode, ga) = ga.elements();
+                    for (ga, (x, g)) in ga.chunks_exact_mut(n).zip(rows()) {
+                        assign_or_add(ga, x.iter().zip(bd).zip(g).map(da), mode);
+                    }
                 }
-                if fresh {
-                    gb.fill(T::ZERO); // no rows: nothing to sum
-                }
-            }
-            return;
-        }
-        let bc = Broadcast::new(a.shape(), b.shape(), &self.0);
-        if let Some(ga) = ga {
-            bc.accumulate(ga, Operand::A, (ad, bd, gd), |x, y| self.0.da(x, y));
-        }
-        if let Some(gb) = gb {
-            bc.accumulate(gb, Operand::B, (ad, bd, gd), |x, y| self.0.db(x, y));
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Operand {
-    A,
-    B,
-}
-
-/// How two operand shapes broadcast: the output shape and each operand's stride per output
-/// axis (0 where it repeats).
-///
-/// The work is done a row at a time: along the last axis each operand either runs contiguously
-/// (stride 1) or repeats one element (stride 0), so every inner loop is over plain slices.
-struct Broadcast<'s> {
-    /// Borrowed from `a` when `a` already has the output's shape (no axis of `a` repeats).
-    out: Cow<'s, Shape>,
-    a_strides: SmallVec<[usize; 4]>,
-    b_strides: SmallVec<[usize; 4]>,
-    /// Length of a row: the whole tensor when no axis repeats.
-    inner: usize,
-    /// Stride of `a` and `b` along a row: 1 or 0.
-    inner_a: usize,
-    inner_b: usize,
-}
-
-impl<'s> Broadcast<'s> {
-    fn new<T: Float>(a: &'s Shape, b: &Shape, rule: &impl BinaryRule<T>) -> Self {
-        if a == b {
-            // The common case (and the fast one): one row covering everything.
-            let n = a.numel();
-            return Broadcast {
-                out: Cow::Borrowed(a),
-                a_strides: SmallVec::new(),
-                b_strides: SmallVec::new(),
-                inner: n,
-                inner_a: 1,
-                inner_b: 1,
-            };
-        }
-        if let ([rows, n], [m]) = (a.dims(), b.dims())
-            && n == m
-        {
-            // A bias row added to every row of a matrix.
-            return Broadcast {
-                out: Cow::Borrowed(a),
-                a_strides: SmallVec::from_slice(&[*n, 1]),
-                b_strides: SmallVec::from_slice(&[0, 1]),
-                inner: if *rows == 0 { 0 } else { *n },
-                inner_a: 1,
-                inner_b: 1,
-            };
-        }
-        let rank = a.rank().max(b.rank());
-        let dim = |s: &Shape, k: usize| if k + s.rank() >= rank { s[k + s.rank() - rank] } else { 1 };
-        let mut out = SmallVec::<[usize; 4]>::new();
-        for k in 0..rank {
-            let (da, db) = (dim(a, k), dim(b, k));
-            if da != db && da != 1 && db != 1 {
-                panic!("{}: {a} {} {b}: shapes do not broadcast", rule.name(), rule.symbol());
-            }
-            // An axis of 1 repeats to the other's length, 0 included: [3, 1] * [1, 0] is [3, 0].
-            out.push(if da == 1 { db } else { da });
-        }
-        let strides = |s: &Shape| {
-            let mut st = SmallVec::<[usize; 4]>::from_elem(0, rank);
-            let mut acc = 1;
-            for k in (0..rank).rev() {
-                let d = dim(s, k);
-                st[k] = if d == 1 { 0 } else { acc };
-                // Exact whenever the strides are used: an operand with elements has every suffix
-                // product at most its (checked) element count. One with none, say [0, 2^40, 2^40],
-                // makes an empty output whose rows are never visited, so saturating is harmless.
-                acc = acc.saturating_mul(d);
-            }
-            st
-        };
-        let (a_strides, b_strides) = (strides(a), strides(b));
-        let inner = out.last().copied().unwrap_or(1);
-        let (inner_a, inner_b) = match rank {
-            0 => (0, 0),
-            _ => (a_strides[rank - 1], b_strides[rank - 1]),
-        };
-        Broadcast { out: Cow::Owned(Shape::new(&out)), a_strides, b_strides, inner, inner_a, inner_b }
-    }
-
-    /// `grad += g * partial(a, b)` for one operand's gradient, elementwise over the output; where
-    /// that operand repeats (stride 0), it receives the sum over the repeats.
-    fn accumulate<T: Float>(
-        &self,
-        grad: &mut InputGrad<'_, T>,
-        which: Operand,
-        data: (&[T], &[T], &[T]),
-        partial: impl Fn(T, T) -> T,
-    ) {
-        if grad.shape().numel() == self.out.numel() {
-            // This operand does not repeat: each element is written once, so the first
-            // contribution can assign.
-            match grad.raw() {
-                (true, g) => self.accumulate_into::<T, true>(g, which, data, partial),
-                (false, g) => self.accumulate_into::<T, false>(g, which, data, partial),
-            }
-        } else {
-            self.accumulate_into::<T, false>(grad.tensor().data_mut(), which, data, partial);
-        }
-    }
-
-    /// [`accumulate`](Broadcast::accumulate) into plain elements, assigning if `ASSIGN`.
-    #[inline]
-    fn accumulate_into<T: Float, const ASSIGN: bool>(
-        &self,
-        grad: &mut [T],
-        which: Operand,
-        (ad, bd, gd): (&[T], &[T], &[T]),
-        partial: impl Fn(T, T) -> T,
-    ) {
-        let put = |d: &mut T, v: T| if ASSIGN { *d = v } else { *d += v };
-        let (n, sa, sb) = (self.inner, self.inner_a, self.inner_b);
-        self.for_each_row(|o, i, j| {
-            let g = &gd[o..o + n];
-            let (start, stride) = if which == Operand::A { (i, sa) } else { (j, sb) };
-            if sa == 1 && sb == 1 {
-                let rows = grad[start..start + n].iter_mut().zip(g).zip(ad[i..i + n].iter().zip(&bd[j..j + n]));
-                rows.for_each(|((d, &g), (&x, &y))| put(d, g * partial(x, y)));
-            } else {
-                for (k, &g) in g.iter().enumerate() {
-                    put(&mut grad[start + k * stride], g * partial(ad[i + k * sa], bd[j + k * sb]));
+                if let Some(gb) = gb {
+                    let (mut mode, gb) = gb.elements();
+                    for (x, g) in rows() {
+                        assign_or_add(gb, x.iter().zip(bd).zip(g).map(db), mode);
+                        mode = Write::Add;
+                    }
+                    if mode == Write::Assign {
+                        gb.fill(T::ZERO); // no rows: nothing to sum
+                    }
                 }
             }
-        });
-    }
-
-    /// Calls `f(out_offset, a_offset, b_offset)` at the start of every row, in order: an
-    /// odometer over the outer axes.
-    #[inline]
-    fn for_each_row(&self, mut f: impl FnMut(usize, usize, usize)) {
-        let numel = self.out.numel();
-        if numel == 0 || self.inner == 0 {
-            return;
-        }
-        if self.a_strides.is_empty() {
-            return f(0, 0, 0);
-        }
-        let outer_dims = &self.out.dims()[..self.out.rank() - 1];
-        let mut counter = SmallVec::<[usize; 4]>::from_elem(0, outer_dims.len());
-        let (mut base_a, mut base_b) = (0, 0);
-        for row in 0..numel / self.inner {
-            f(row * self.inner, base_a, base_b);
-            for ax in (0..outer_dims.len()).rev() {
-                counter[ax] += 1;
-                base_a += self.a_strides[ax];
-                base_b += self.b_strides[ax];
-                if counter[ax] < outer_dims[ax] {
-                    break;
+            Pairing::General(bc) => {
+                if let Some(ga) = ga {
+                    bc.accumulate(ga, Operand::A, (ad, bd, gd), |x, y| self.0.da(x, y));
                 }
-                base_a -= self.a_strides[ax] * outer_dims[ax];
-                base_b -= self.b_strides[ax] * outer_dims[ax];
-                counter[ax] = 0;
+                if let Some(gb) = gb {
+                    bc.accumulate(gb, Operand::B, (ad, bd, gd), |x, y| self.0.db(x, y));
+                }
             }
         }
     }
@@ -658,7 +475,7 @@ mod tests {
     #[test]
     fn a_bias_over_zero_rows_gets_a_zero_gradient() {
         // The row loop runs no times; the bias gradient's first (and only) write must still
-        // happen, or its recycled buffer would pass stale values on.
+        // happen, or its reused buffer would pass the last step's values on.
         let mut tape = Tape::<f64>::new();
         for _ in 0..2 {
             tape.reset();
@@ -669,7 +486,7 @@ mod tests {
             let product = (b * w).sum();
             let grads = (product + x.add(b).sum()).backward();
             assert_eq!(grads[b].data(), &[5.0, 6.0, 7.0]);
-            tape.recycle(grads);
+            drop(grads);
         }
     }
 

@@ -1,7 +1,8 @@
 //! Matrix product and transpose.
 
+use crate::input_grad::Write;
 use crate::kernels::{MatRef, gemm};
-use crate::{Float, InputGrad, Op, Tensor, Var};
+use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 
 /// `C = A B` for `A: [m, k]`, `B: [k, n]`: `dA = G B^T`, `dB = A^T G`.
 pub struct MatMul;
@@ -15,12 +16,12 @@ impl<T: Float> Op<T> for MatMul {
         Some(2)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let (a, b) = (inputs[0], inputs[1]);
         let (m, k, n) = matmul_dims(a, b);
         // gemm with beta = 0 writes every element.
-        out.reset_for_overwrite([m, n]);
-        gemm(MatRef::row_major(a.data(), m, k), MatRef::row_major(b.data(), k, n), T::ZERO, out.data_mut());
+        let c = out.overwrite_as(&Shape::from([m, n]));
+        gemm(MatRef::row_major(a.data(), m, k), MatRef::row_major(b.data(), k, n), T::ZERO, c);
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
@@ -28,15 +29,15 @@ impl<T: Float> Op<T> for MatMul {
         let (m, k, n) = matmul_dims(a, b);
         let g = MatRef::row_major(g.data(), m, n);
         let [ga, gb] = grads else { unreachable!("matmul with {} inputs", grads.len()) };
-        // beta = 0 overwrites a gradient's stale first buffer, beta = 1 adds to it.
-        let beta = |fresh: bool| if fresh { T::ZERO } else { T::ONE };
+        // beta = 0 assigns over a gradient buffer's old values, beta = 1 adds to it.
+        let beta = |mode: Write| if mode == Write::Assign { T::ZERO } else { T::ONE };
         if let Some(ga) = ga {
-            let (fresh, ga) = ga.raw();
-            gemm(g, MatRef::row_major(b.data(), k, n).t(), beta(fresh), ga);
+            let (mode, ga) = ga.elements();
+            gemm(g, MatRef::row_major(b.data(), k, n).t(), beta(mode), ga);
         }
         if let Some(gb) = gb {
-            let (fresh, gb) = gb.raw();
-            gemm(MatRef::row_major(a.data(), m, k).t(), g, beta(fresh), gb);
+            let (mode, gb) = gb.elements();
+            gemm(MatRef::row_major(a.data(), m, k).t(), g, beta(mode), gb);
         }
     }
 }
@@ -65,7 +66,7 @@ impl<T: Float> Op<T> for Transpose {
         Some(1)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         let (r, c) = x.shape().matrix("transpose");
         let d = x.data();
@@ -162,7 +163,7 @@ impl<T: Float> Tensor<T> {
         if accumulate {
             assert_eq!(self.shape().dims(), &shape, "matmul_into: accumulating into shape {}", self.shape());
         } else {
-            self.reset_for_overwrite(shape);
+            self.reset_for_overwrite(&Shape::from(shape));
         }
         gemm(a, b, if accumulate { T::ONE } else { T::ZERO }, self.data_mut());
     }

@@ -1,6 +1,69 @@
 //! Picking one entry per row by class index, and the negative log-likelihood built on it.
 
-use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
+use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
+use std::fmt::Display;
+
+/// A class label: an index from 0, given as any integer type (`usize`, `u32`, `i64`, ...), or a
+/// reference to one, so that `&[u8]` labels or a `Vec<i32>` of them work as they are.
+pub trait ClassLabel: Copy + Display {
+    /// The class index, or `None` for a negative label.
+    fn class_index(self) -> Option<usize>;
+}
+
+macro_rules! class_label {
+    ($($t:ty),*) => {$(
+        impl ClassLabel for $t {
+            #[inline]
+            fn class_index(self) -> Option<usize> {
+                usize::try_from(self).ok()
+            }
+        }
+    )*};
+}
+
+class_label!(usize, u64, u32, u16, u8, isize, i64, i32, i16, i8);
+
+impl<L: ClassLabel> ClassLabel for &L {
+    #[inline]
+    fn class_index(self) -> Option<usize> {
+        (*self).class_index()
+    }
+}
+
+/// Labels at `rows`, in that order: the labels of a mini-batch, gathered as
+/// [`Tape::gather_rows`](crate::Tape::gather_rows) gathers its features.
+///
+/// ```
+/// use autograd::ops::pick::gather_labels;
+/// let labels = [3u8, 1, 4, 1, 5];
+/// assert!(gather_labels(&labels, &[4, 0]).eq([5, 3]));
+/// ```
+///
+/// # Panics
+/// When the iterator reaches a row that is out of range.
+pub fn gather_labels<'a, L: Copy>(labels: &'a [L], rows: &'a [usize]) -> impl ExactSizeIterator<Item = L> + 'a {
+    rows.iter().map(move |&i| match labels.get(i) {
+        Some(&l) => l,
+        None => panic!("gather_labels: row {i} is out of range for {} labels", labels.len()),
+    })
+}
+
+/// `(rows, classes)` of a `[batch, classes]` matrix.
+fn batch_dims<T: Float>(x: &Tensor<T>, op: &str) -> (usize, usize) {
+    match x.shape().dims() {
+        &[n, c] => (n, c),
+        _ => panic!("{op}: expected a [batch, classes] matrix, got shape {}", x.shape()),
+    }
+}
+
+/// The class index of `label`, checked to be below `classes`.
+#[inline]
+fn class_of(label: impl ClassLabel, row: usize, classes: usize, op: &str) -> usize {
+    match label.class_index() {
+        Some(k) if k < classes => k,
+        _ => panic!("{op}: label {label} at row {row} is out of range for {classes} classes"),
+    }
+}
 
 /// `y_i = x[i, label_i]` for `x: [n, c]`: `dx[i, label_i] = g_i`, zero elsewhere.
 pub struct Pick {
@@ -9,20 +72,12 @@ pub struct Pick {
 }
 
 impl Pick {
-    fn check<T: Float>(&self, x: &Tensor<T>) -> (usize, usize) {
-        Self::check_labels(&self.labels, x, "pick")
-    }
-
     /// `(rows, classes)` of `x`, after checking it is a matrix with one in-range label per row.
-    fn check_labels<T: Float>(labels: &[usize], x: &Tensor<T>, op: &str) -> (usize, usize) {
-        let (n, c) = match x.shape().dims() {
-            &[n, c] => (n, c),
-            _ => panic!("{op}: expected a [batch, classes] matrix, got shape {}", x.shape()),
-        };
-        assert_eq!(labels.len(), n, "{op}: {} labels for {n} rows (shape {})", labels.len(), x.shape());
-        if let Some((row, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= c) {
-            panic!("{op}: label {label} at row {row} is out of range for {c} classes");
-        }
+    fn check<T: Float>(&self, x: &Tensor<T>) -> (usize, usize) {
+        let (n, c) = batch_dims(x, "pick");
+        let labels = &self.labels;
+        assert_eq!(labels.len(), n, "pick: {} labels for {n} rows (shape {})", labels.len(), x.shape());
+        labels.iter().enumerate().for_each(|(row, &l)| _ = class_of(l, row, c, "pick"));
         (n, c)
     }
 }
@@ -36,7 +91,7 @@ impl<T: Float> Op<T> for Pick {
         Some(1)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         let (n, c) = self.check(x);
         out.assign([n], self.labels.iter().enumerate().map(|(i, &l)| x.data()[i * c + l]));
@@ -93,7 +148,7 @@ impl<T: Float> Op<T> for Nll {
         Some(2)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let (x, labels) = (inputs[0], inputs[1]);
         let (n, c) = Nll::check(x, labels);
         let picked = labels.data().iter().enumerate().map(|(i, &l)| x.data()[i * c + l.to_f64() as usize]);
@@ -120,8 +175,9 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If `self` is not a matrix, the number of labels is not the number of rows, or a label is
     /// out of range: `pick: label 12 at row 3 is out of range for 10 classes`.
-    pub fn pick(self, labels: &[usize]) -> Var<'t, T> {
-        self.apply(Pick { labels: labels.to_vec() }, &[])
+    pub fn pick<L: ClassLabel>(self, labels: impl IntoIterator<Item = L>) -> Var<'t, T> {
+        let labels = labels.into_iter().map(|l| l.class_index().unwrap_or(usize::MAX)).collect();
+        self.apply(Pick { labels }, &[])
     }
 
     /// Negative log-likelihood of `labels` under row log-probabilities `self`, averaged over
@@ -131,18 +187,27 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// As [`pick`](Var::pick), with `nll` in the message; also if a label cannot be stored exactly
     /// in `T` (above 2^24 for `f32`).
-    pub fn nll(self, labels: &[usize]) -> Var<'t, T> {
-        // Checked here, against the usize labels, for the message `pick` gives.
-        self.with_value(|x| Pick::check_labels(labels, x, "nll"));
-        // The labels go on the tape as floats; one that `T` cannot hold exactly (above 2^24 in
-        // f32) would round to another class's index.
-        if let Some((row, &l)) = labels.iter().enumerate().find(|&(_, &l)| T::from_f64(l as f64).to_f64() != l as f64) {
-            panic!(
-                "nll: label {l} at row {row} cannot be stored exactly as {} (class indices above 2^24 need f64)",
-                T::NAME
-            );
-        }
-        let labels = self.tape().constant_map([labels.len()], labels.iter().map(|&l| T::from_f64(l as f64)));
+    pub fn nll<L: ClassLabel>(self, labels: impl IntoIterator<Item = L>) -> Var<'t, T> {
+        let (n, c) = self.with_value(|x| batch_dims(x, "nll"));
+        let labels = self.tape().constant_with(|slot| {
+            let mut values = std::mem::take(slot).into_vec();
+            values.clear();
+            for (row, label) in labels.into_iter().enumerate() {
+                let k = class_of(label, row, c, "nll");
+                // The labels go on the tape as floats; one that `T` cannot hold exactly (above
+                // 2^24 in f32) would round to another class's index.
+                let value = T::from_f64(k as f64);
+                if value.to_f64() != k as f64 {
+                    panic!(
+                        "nll: label {label} at row {row} cannot be stored exactly as {} (class indices above 2^24 need f64)",
+                        T::NAME
+                    );
+                }
+                values.push(value);
+            }
+            assert_eq!(values.len(), n, "nll: {} labels for {n} rows (shape [{n}, {c}])", values.len());
+            *slot = Tensor::from_vec([n], values);
+        });
         self.apply(Nll, &[labels])
     }
 }
@@ -155,7 +220,7 @@ mod tests {
     fn cross_entropy_gradient_is_softmax_minus_onehot_over_n() {
         let tape = Tape::<f64>::new();
         let logits = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]));
-        let loss = logits.log_softmax().nll(&[2, 0]);
+        let loss = logits.log_softmax().nll([2, 0]);
         let grads = loss.backward();
         let p = logits.value().softmax();
         let onehot = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0];
@@ -168,8 +233,8 @@ mod tests {
     fn nll_equals_minus_the_mean_of_the_picked_entries() {
         let tape = Tape::<f64>::new();
         let x = tape.leaf(Tensor::from_rows(&[[-1.0, -2.0, -3.0], [-0.5, -0.25, -4.0]]));
-        let fused = x.nll(&[2, 1]);
-        let composed = x.pick(&[2, 1]).mean().neg();
+        let fused = x.nll([2, 1]);
+        let composed = x.pick([2, 1]).mean().neg();
         // -(x[0,2] + x[1,1]) / 2 = -(-3 - 0.25) / 2 = 1.625
         assert_eq!(fused.item(), 1.625);
         assert_eq!(composed.item(), 1.625);
@@ -208,7 +273,7 @@ mod tests {
     fn nll_records_its_labels_as_a_constant_and_gives_them_no_gradient() {
         let tape = Tape::<f64>::new();
         let x = tape.leaf(Tensor::from_rows(&[[-1.0, -2.0], [-3.0, -4.0]]));
-        let loss = x.nll(&[1, 0]);
+        let loss = x.nll([1, 0]);
         assert_eq!(tape.to_string().lines().nth(1), Some("#1 constant          [2]"));
         assert_eq!(loss.item(), 2.5); // -(-2 - 3) / 2
         // With the labels given as a leaf, their gradient is zero.
@@ -222,13 +287,13 @@ mod tests {
     #[should_panic(expected = "pick: label 12 at row 1 is out of range for 10 classes")]
     fn label_out_of_range_names_label_and_class_count() {
         let tape = Tape::<f32>::new();
-        let _ = tape.leaf(Tensor::zeros([2, 10])).pick(&[3, 12]);
+        let _ = tape.leaf(Tensor::zeros([2, 10])).pick([3, 12]);
     }
 
     #[test]
     #[should_panic(expected = "pick: 1 labels for 2 rows (shape [2, 10])")]
     fn label_count_must_match_rows() {
         let tape = Tape::<f32>::new();
-        let _ = tape.leaf(Tensor::zeros([2, 10])).pick(&[3]);
+        let _ = tape.leaf(Tensor::zeros([2, 10])).pick([3]);
     }
 }

@@ -1,7 +1,7 @@
 //! Reductions: sums and means.
 
 use crate::kernels::sum;
-use crate::{Float, InputGrad, Op, Shape, Tensor, Var};
+use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 
 /// `y = sum_i x_i` (a scalar): `dx_i = g`.
 pub struct Sum;
@@ -15,7 +15,7 @@ impl<T: Float> Op<T> for Sum {
         Some(1)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         out.assign(Shape::scalar(), [sum(inputs[0].data())]);
     }
 
@@ -44,7 +44,7 @@ impl<T: Float> Op<T> for Mean {
         Some(1)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         assert!(x.numel() > 0, "mean: of an empty tensor (shape {})", x.shape());
         let n = T::from_f64(x.numel() as f64);
@@ -90,13 +90,12 @@ impl<T: Float> Op<T> for SumAxis {
         Some(1)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         let (outer, len, inner) = self.split(x);
         let mut dims = x.shape().dims().to_vec();
         dims.remove(self.axis);
-        out.reset_zeroed(dims);
-        let (xd, od) = (x.data(), out.data_mut());
+        let (xd, od) = (x.data(), out.zeros(dims));
         for o in 0..outer {
             for j in 0..len {
                 let src = &xd[(o * len + j) * inner..][..inner];

@@ -1,7 +1,7 @@
 //! Log-softmax along the last axis, as one numerically stable primitive.
 
 use crate::input_grad::assign_or_add;
-use crate::{Float, InputGrad, Op, Tensor, Var};
+use crate::{Float, InputGrad, Op, Output, Tensor, Var};
 
 /// `y = x - max(x) - ln(sum(exp(x - max(x))))` per row (last axis):
 /// `dx = g - softmax(x) * sum(g)` per row, with `softmax(x) = exp(y)` from the saved output.
@@ -16,15 +16,15 @@ impl<T: Float> Op<T> for LogSoftmax {
         Some(1)
     }
 
-    fn forward(&self, inputs: &[&Tensor<T>], out: &mut Tensor<T>) {
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         assert!(x.shape().rank() >= 1, "log_softmax: needs at least one axis, got a scalar");
-        out.reset_for_overwrite_like(x.shape());
+        let out = out.overwrite_as(x.shape());
         let n = x.shape().last_dim();
         if n == 0 {
             return;
         }
-        for (y, x) in out.data_mut().chunks_exact_mut(n).zip(x.data().chunks_exact(n)) {
+        for (y, x) in out.chunks_exact_mut(n).zip(x.data().chunks_exact(n)) {
             // Subtracting the row max makes every exponent <= 0: no overflow, and the largest
             // term is exactly 1, so the log never sees 0.
             let max = x.iter().copied().fold(x[0], T::max);
@@ -40,11 +40,11 @@ impl<T: Float> Op<T> for LogSoftmax {
             return;
         }
         // Every element is written once: a first contribution assigns.
-        let (fresh, gx) = gx.raw();
+        let (mode, gx) = gx.elements();
         let rows = gx.chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n));
         for ((gx, y), g) in rows {
             let g_sum: T = g.iter().copied().sum();
-            assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * g_sum), fresh);
+            assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * g_sum), mode);
         }
     }
 }
@@ -113,7 +113,7 @@ mod tests {
         let y = x.log_softmax();
         // The max entry has log-probability ln(1 / (1 + e^-1e4 + e^-2e4)) = 0 in f32.
         assert_eq!(y.value().data(), &[0.0, -2e4, -1e4]);
-        let grads = y.pick(&[0]).sum().backward();
+        let grads = y.pick([0]).sum().backward();
         // d y_0 / dx = onehot(0) - softmax(x) = [1 - 1, 0 - 0, 0 - 0].
         assert_eq!(grads[x].data(), &[0.0, 0.0, 0.0]);
     }

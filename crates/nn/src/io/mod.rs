@@ -54,7 +54,7 @@
 //!
 //! // The same file in double precision: f32 widens to f64 exactly.
 //! let wide = io::load::<f64>(&path)?;
-//! assert_eq!(wide.layers()[0].weight, mlp.layers()[0].weight.cast::<f64>());
+//! assert_eq!(*wide.layers()[0].weight, mlp.layers()[0].weight.cast::<f64>());
 //!
 //! std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -83,7 +83,7 @@ impl<T: Float> RawLayer<T> {
     pub(super) fn into_linear(self) -> Linear<T> {
         let (inputs, outputs, w) = (self.inputs, self.outputs, &self.weight);
         let weight: Vec<T> = (0..inputs).flat_map(|i| (0..outputs).map(move |o| w[o * inputs + i])).collect();
-        Linear { weight: Tensor::from_vec([inputs, outputs], weight), bias: Tensor::from_vec([outputs], self.bias) }
+        Linear::from_tensors(Tensor::from_vec([inputs, outputs], weight), Tensor::from_vec([outputs], self.bias))
     }
 }
 

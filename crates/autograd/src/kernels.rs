@@ -97,8 +97,7 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mu
 
 /// Plain loops for small products, in whichever order keeps the inner loop contiguous:
 /// - `b` row-major (forward): `c_i = sum_p a_ip * b_p` over blocks of 16, 8, 4 and 2 columns whose
-///   sums stay in registers across `p` (1x64x64: 353 ns against 496 for one pass over `c_i`
-///   per `p`);
+///   sums stay in registers across `p` (instead of one pass over `c_i` per `p`);
 /// - `b` row-major and `k < 4` (`dW = a^T g` at batch 1 is an outer product): `c_i += a_ip * b_p`
 ///   row by row, an axpy the compiler vectorises;
 /// - `b` a transposed row-major matrix (`dA = g W^T`): `c_ij += dot(a_i, w_j)`, both rows
@@ -205,8 +204,8 @@ fn block<T: Float, const W: usize>(
     }
 }
 
-/// `sum_i x_i` with eight independent partial sums, for the same reason as [`dot`]: 2048
-/// elements summed one after another cost 2.3 us, the latency of 2048 dependent additions.
+/// `sum_i x_i` with eight independent partial sums, for the same reason as [`dot`]: elements
+/// summed one after another cost the latency of one dependent addition each.
 #[inline]
 pub(crate) fn sum<T: Float>(x: &[T]) -> T {
     let mut acc = [T::ZERO; 8];
@@ -236,8 +235,7 @@ fn dot<T: Float>(x: &[T], y: &[T]) -> T {
 }
 
 /// Four dot products of `x` with `ys[0..4]` at once: each chunk of `x` is loaded once for all
-/// four, and the loop runs a quarter as often (1x64x64 against a transposed matrix: 1.5 us as
-/// 64 separate dots).
+/// four, and the loop runs a quarter as often as four separate dots.
 #[inline]
 fn dot4<T: Float>(x: &[T], ys: [&[T]; 4]) -> [T; 4] {
     let mut acc = [[T::ZERO; 4]; 4];

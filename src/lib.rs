@@ -8,3 +8,8 @@
 
 pub use autograd;
 pub use nn;
+
+/// The README's code blocks, run as doctests so that what it shows compiles and works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -150,7 +150,7 @@ impl<'a, T: Float> Output<'a, T> {
     }
 }
 
-/// Runs an op's forward on plain tensors, without a tape: inference records nothing.
+/// Runs an op's forward on plain tensors, without a tape.
 ///
 /// # Panics
 /// If the op's forward rejects the inputs, or returns without writing its output.

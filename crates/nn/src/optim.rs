@@ -16,7 +16,8 @@ use smallvec::SmallVec;
 
 /// Updates a model's parameters from their gradients.
 ///
-/// The trait is dyn-compatible, so the optimiser can be picked at run time:
+/// The trait is dyn-compatible, so the optimiser can be picked at run time, and requires `Send`
+/// (optimisers are plain data), so a boxed one can move to a worker thread with its model:
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
@@ -43,7 +44,7 @@ use smallvec::SmallVec;
 /// }
 /// assert!(losses[49] < losses[0] / 10.0);
 /// ```
-pub trait Optimizer<T: Float> {
+pub trait Optimizer<T: Float>: Send {
     /// One update of every parameter: `params[i]` from `grads[i]`.
     ///
     /// The optimiser's state (momentum buffers, moments) is created on the first call for this

@@ -231,7 +231,7 @@ impl<T: Float> Module<T> for Mlp<T> {
             .iter()
             .enumerate()
             .flat_map(|(l, layer)| {
-                layer.parameters().into_iter().map(move |p| Parameter { name: format!("{}.{}", 2 * l, p.name), ..p })
+                layer.parameters().into_iter().map(move |p| Parameter { name: parameter_name(l, &p.name), ..p })
             })
             .collect()
     }
@@ -239,6 +239,12 @@ impl<T: Float> Module<T> for Mlp<T> {
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>> {
         self.layers.iter_mut().flat_map(Linear::parameters_mut).collect()
     }
+}
+
+/// The name of parameter `name` of layer `l` in `torch.nn.Sequential(Linear, Act, Linear, ...)`:
+/// layer `l` is module `2 l` (the activations are the odd modules), so `"{2l}.{name}"`.
+pub(crate) fn parameter_name(layer: usize, name: &str) -> String {
+    format!("{}.{name}", 2 * layer)
 }
 
 #[cfg(test)]

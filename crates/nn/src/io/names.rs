@@ -14,14 +14,15 @@ pub const MAX_LAYERS: usize = 1024;
 /// The most tensors a model file's header may list: a weight and a bias per layer.
 pub(super) const MAX_TENSORS: usize = 2 * MAX_LAYERS;
 
-/// `"{2l}.weight"`, the name of layer `l`'s weight.
+/// `"{2l}.weight"`, the name of layer `l`'s weight: the name [`Mlp`](crate::Mlp)'s
+/// parameter list gives it.
 pub(super) fn weight_name(layer: usize) -> String {
-    format!("{}.weight", 2 * layer)
+    crate::mlp::parameter_name(layer, "weight")
 }
 
 /// `"{2l}.bias"`, the name of layer `l`'s bias.
 pub(super) fn bias_name(layer: usize) -> String {
-    format!("{}.bias", 2 * layer)
+    crate::mlp::parameter_name(layer, "bias")
 }
 
 /// `"4.weight"` -> `(4, true)`, `"4.bias"` -> `(4, false)`; `None` for any other name, including

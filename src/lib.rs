@@ -6,8 +6,8 @@
 //!   hand-derived backprop for checking the tape against the formulas on paper.
 #![warn(missing_docs)]
 
-pub use autograd;
-pub use nn;
+pub use tapegrad_autograd as autograd;
+pub use tapegrad_nn as nn;
 
 /// The README's code blocks, run as doctests so that what it shows compiles and works.
 #[cfg(doctest)]

@@ -17,13 +17,13 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// ```compile_fail,E0599
 /// let c = [0f32; 1];
 /// let p = c.as_ptr();
-/// unsafe { <f32 as autograd::Float>::packed_gemm((1, 1, 1), 1.0, (p, 1, 1), (p, 1, 1), 0.0, (p as *mut f32, 1, 1)) }
+/// unsafe { <f32 as tapegrad_autograd::Float>::packed_gemm((1, 1, 1), 1.0, (p, 1, 1), (p, 1, 1), 0.0, (p as *mut f32, 1, 1)) }
 /// ```
 ///
 /// nor through the sealed trait, whose module is private:
 ///
 /// ```compile_fail,E0603
-/// use autograd::float::sealed::Gemm;
+/// use tapegrad_autograd::float::sealed::Gemm;
 /// ```
 ///
 /// and no other type can implement `Float`, so none can bring a kernel of its own:
@@ -31,7 +31,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// ```compile_fail,E0277
 /// #[derive(Clone, Copy)]
 /// struct Half;
-/// fn takes<T: autograd::Float>() {}
+/// fn takes<T: tapegrad_autograd::Float>() {}
 /// takes::<Half>();
 /// ```
 pub trait Float:
@@ -92,7 +92,7 @@ pub trait Float:
 /// The precision of a [`Float`]: [`Float::PRECISION`] is `F32` for `f32` and `F64` for `f64`.
 ///
 /// ```
-/// use autograd::{Float, Precision};
+/// use tapegrad_autograd::{Float, Precision};
 /// assert_eq!(<f32 as Float>::PRECISION, Precision::F32);
 /// assert_eq!(<f64 as Float>::PRECISION, Precision::F64);
 /// ```

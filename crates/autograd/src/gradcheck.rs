@@ -135,7 +135,7 @@ impl std::error::Error for GradcheckError {}
 /// worst entry otherwise.
 ///
 /// ```
-/// use autograd::{gradcheck, GradcheckOptions, Tensor};
+/// use tapegrad_autograd::{gradcheck, GradcheckOptions, Tensor};
 /// let x = Tensor::from_vec([3], vec![0.5, -1.0, 2.0]);
 /// let report = gradcheck(|v| v[0].tanh().square().sum(), &[x], &GradcheckOptions::default()).unwrap();
 /// assert!(report.max_rel_err() < 1e-9);

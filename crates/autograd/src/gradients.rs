@@ -11,7 +11,7 @@ use std::cell::Cell;
 /// backward writes into them instead of allocating.
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
+/// use tapegrad_autograd::{Tape, Tensor};
 /// let tape = Tape::<f64>::new();
 /// let w = tape.leaf(Tensor::from_vec([2], vec![3.0, 4.0]));
 /// let loss = w.square().sum();
@@ -24,7 +24,7 @@ use std::cell::Cell;
 /// the next recording can never be looked up in the last one's store:
 ///
 /// ```compile_fail
-/// use autograd::{Tape, Tensor};
+/// use tapegrad_autograd::{Tape, Tensor};
 /// let mut tape = Tape::<f64>::new();
 /// let grads = tape.leaf(Tensor::ones([2])).sum().backward();
 /// tape.reset(); // error: `tape` is still borrowed by `grads`

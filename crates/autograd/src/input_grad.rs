@@ -11,7 +11,7 @@ use crate::{Float, Shape, Tensor};
 /// business, so a backward rule only ever says "add".
 ///
 /// ```
-/// use autograd::{InputGrad, Op, Output, Tape, Tensor};
+/// use tapegrad_autograd::{InputGrad, Op, Output, Tape, Tensor};
 ///
 /// /// y = 2 x, dy/dx = 2.
 /// struct Double;

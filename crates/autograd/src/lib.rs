@@ -8,7 +8,7 @@
 //! - [`gradcheck`]: compares those gradients with finite differences.
 //!
 //! ```
-//! use autograd::{Tape, Tensor};
+//! use tapegrad_autograd::{Tape, Tensor};
 //!
 //! let tape = Tape::<f64>::new();
 //! let x = tape.constant(Tensor::from_rows(&[[1.0, 2.0], [3.0, 4.0]]));

@@ -39,7 +39,7 @@ impl<T: Float> Tape<T> {
 /// One line per node: index, kind or op name, input nodes, output shape.
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
+/// use tapegrad_autograd::{Tape, Tensor};
 /// let tape = Tape::<f32>::new();
 /// let x = tape.leaf(Tensor::zeros([2, 3]));
 /// let _y = x.relu().sum();

@@ -8,7 +8,7 @@ use crate::{Float, InputGrad, Shape, Tensor};
 /// records any `Op`.
 ///
 /// ```
-/// use autograd::{InputGrad, Op, Output, Tape, Tensor};
+/// use tapegrad_autograd::{InputGrad, Op, Output, Tape, Tensor};
 ///
 /// /// y = x^3, dy/dx = 3 x^2.
 /// struct Cube;

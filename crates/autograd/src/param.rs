@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// ran in. A clone is a new parameter (its own identity), holding a copy of the value.
 ///
 /// ```
-/// use autograd::{Param, Tape, Tensor};
+/// use tapegrad_autograd::{Param, Tape, Tensor};
 /// let mut w = Param::new(Tensor::from_vec([2], vec![1.0f64, -2.0]));
 /// let tape = Tape::new();
 /// let loss = tape.param(&w).square().sum();

@@ -13,7 +13,7 @@ use std::fmt;
 /// shape (an index, a byte count, a matrix view's extent) can wrap.
 ///
 /// ```
-/// use autograd::Shape;
+/// use tapegrad_autograd::Shape;
 /// let s = Shape::from([2, 3]);
 /// assert_eq!(s.numel(), 6);
 /// assert_eq!(s.to_string(), "[2, 3]");

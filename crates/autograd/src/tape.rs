@@ -45,7 +45,7 @@ impl<T: Float> Default for Node<T> {
 /// allocating after the first.
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
+/// use tapegrad_autograd::{Tape, Tensor};
 /// let tape = Tape::<f64>::new();
 /// let x = tape.leaf(Tensor::from_vec([3], vec![1.0, -2.0, 3.0]));
 /// let y = (x * x).sum(); // y = sum(x^2), dy/dx = 2x
@@ -126,7 +126,7 @@ impl<T: Float> Tape<T> {
     /// [`Gradients::param`](crate::Gradients::param) finds its gradient from the parameter.
     ///
     /// ```
-    /// use autograd::{Param, Tape, Tensor};
+    /// use tapegrad_autograd::{Param, Tape, Tensor};
     /// let w = Param::new(Tensor::from_vec([2], vec![3.0f64, -1.0]));
     /// let tape = Tape::new();
     /// let loss = (tape.param(&w) * tape.param(&w)).sum(); // the same leaf twice: sum(w^2)
@@ -158,7 +158,7 @@ impl<T: Float> Tape<T> {
     /// constant: a mini-batch gathered straight onto the tape, one copy.
     ///
     /// ```
-    /// use autograd::{Tape, Tensor};
+    /// use tapegrad_autograd::{Tape, Tensor};
     /// let data = Tensor::from_rows(&[[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]]);
     /// let tape = Tape::new();
     /// let batch = tape.gather_rows(&data, &[2, 0]);

@@ -10,7 +10,7 @@ use std::fmt;
 /// through it.
 ///
 /// ```
-/// use autograd::Tensor;
+/// use tapegrad_autograd::Tensor;
 /// let t = Tensor::from_vec([2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]);
 /// assert_eq!(t.shape().dims(), &[2, 3]);
 /// assert_eq!(t.at(&[1, 2]), 6.0);
@@ -45,7 +45,7 @@ impl<T: Float> Tensor<T> {
     /// If the rows differ in length.
     ///
     /// ```
-    /// use autograd::Tensor;
+    /// use tapegrad_autograd::Tensor;
     /// let t = Tensor::from_rows(&[[1.0f64, 2.0], [3.0, 4.0]]);
     /// assert_eq!(t.shape().dims(), &[2, 2]);
     /// ```
@@ -86,7 +86,7 @@ impl<T: Float> Tensor<T> {
     /// Independent draws from the uniform distribution on `[low, high)`.
     ///
     /// ```
-    /// use autograd::Tensor;
+    /// use tapegrad_autograd::Tensor;
     /// use rand::{SeedableRng, rngs::StdRng};
     /// let mut rng = StdRng::seed_from_u64(7);
     /// let t = Tensor::<f32>::rand_uniform([3, 4], -0.5, 0.5, &mut rng);
@@ -174,7 +174,7 @@ impl<T: Float> Tensor<T> {
     /// The index of the largest entry of each row (last axis); the first one on ties.
     ///
     /// ```
-    /// use autograd::Tensor;
+    /// use tapegrad_autograd::Tensor;
     /// let t = Tensor::from_rows(&[[0.1f32, 0.7, 0.2], [0.5, 0.2, 0.3]]);
     /// assert_eq!(t.argmax(), vec![1, 0]);
     /// ```

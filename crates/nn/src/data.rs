@@ -5,7 +5,7 @@
 //! Everything random takes the caller's RNG, so a seeded run is reproducible.
 //!
 //! ```
-//! use nn::data::{Batches, StandardScaler, accuracy, parse_csv};
+//! use tapegrad_nn::data::{Batches, StandardScaler, accuracy, parse_csv};
 //! use rand::{SeedableRng, rngs::StdRng};
 //!
 //! let csv = "0,0,0\n1,1,1\n0,1,1\n1,0,0\n0.5,0.5,1\n";
@@ -24,7 +24,7 @@
 //! }
 //! let always_one = vec![1; test.len()];
 //! assert!((0.0..=1.0).contains(&accuracy(&always_one, test.labels())));
-//! # Ok::<(), nn::data::DataError>(())
+//! # Ok::<(), tapegrad_nn::data::DataError>(())
 //! ```
 
 mod batches;

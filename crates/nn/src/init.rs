@@ -1,7 +1,7 @@
 //! Weight initialisers, drawn from the caller's RNG so runs are reproducible.
 
-use autograd::{Float, Shape, Tensor};
 use rand::Rng;
+use tapegrad_autograd::{Float, Shape, Tensor};
 
 /// How to fill a new weight matrix of shape `[fan_in, fan_out]`.
 ///
@@ -36,7 +36,7 @@ impl Init {
     /// memory aborts in the allocator, as `Vec` does.
     ///
     /// ```
-    /// use nn::Init;
+    /// use tapegrad_nn::Init;
     /// use rand::{SeedableRng, rngs::StdRng};
     /// let w = Init::HeUniform.tensor::<f32, _>([64, 10], &mut StdRng::seed_from_u64(0));
     /// let bound = (6.0f32 / 64.0).sqrt();

@@ -1,8 +1,8 @@
 //! The fully connected layer.
 
 use crate::{Init, Module, Parameter, ParameterMut};
-use autograd::{Float, Param, Shape, Tensor, Var};
 use rand::Rng;
+use tapegrad_autograd::{Float, Param, Shape, Tensor, Var};
 
 /// `y = x W + b`, with `W: [in, out]` and `b: [out]`, as the numpy tutorials write it.
 ///
@@ -10,8 +10,8 @@ use rand::Rng;
 /// convert (see [`crate::io`]).
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
-/// use nn::{Init, Linear};
+/// use tapegrad_autograd::{Tape, Tensor};
+/// use tapegrad_nn::{Init, Linear};
 /// use rand::{SeedableRng, rngs::StdRng};
 /// let layer = Linear::<f64>::new(3, 2, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
 /// let tape = Tape::new();

@@ -1,7 +1,7 @@
 //! Losses and regularisation, built from autograd ops only.
 
 use crate::Module;
-use autograd::{ClassLabel, Float, Tape, Var};
+use tapegrad_autograd::{ClassLabel, Float, Tape, Var};
 
 /// Mean softmax cross-entropy of `logits: [batch, classes]` against class `labels`:
 /// `-(1/N) sum_i log_softmax(logits)[i, labels[i]]`.
@@ -10,8 +10,8 @@ use autograd::{ClassLabel, Float, Tape, Var};
 /// size and its gradient is exactly `(softmax(logits) - onehot(labels)) / N`.
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
-/// use nn::softmax_cross_entropy;
+/// use tapegrad_autograd::{Tape, Tensor};
+/// use tapegrad_nn::softmax_cross_entropy;
 /// let tape = Tape::<f64>::new();
 /// let logits = tape.leaf(Tensor::from_rows(&[[0.0, 0.0], [1e4, -1e4]]));
 /// let loss = softmax_cross_entropy(logits, &[1, 0]);
@@ -21,7 +21,7 @@ use autograd::{ClassLabel, Float, Tape, Var};
 ///
 /// The labels are class indices of any integer type (`&[usize]`, `&[u8]`, `Vec<i64>`, ...), or
 /// an iterator of them, such as a mini-batch's from
-/// [`gather_labels`](autograd::gather_labels).
+/// [`gather_labels`](tapegrad_autograd::gather_labels).
 ///
 /// # Panics
 /// If `logits` is not a matrix, the label count differs from the row count, or a label is out
@@ -50,8 +50,8 @@ pub fn softmax_cross_entropy_soft<'t, T: Float>(logits: Var<'t, T>, targets: Var
 /// there is the same leaf, so its gradient sums both terms.
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
-/// use nn::{Activation, Init, Mlp, l2_penalty, softmax_cross_entropy};
+/// use tapegrad_autograd::{Tape, Tensor};
+/// use tapegrad_nn::{Activation, Init, Mlp, l2_penalty, softmax_cross_entropy};
 /// use rand::{SeedableRng, rngs::StdRng};
 /// let mlp = Mlp::<f64>::new(&[2, 3, 2], Activation::Tanh, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
 /// let tape = Tape::new();
@@ -72,7 +72,7 @@ pub fn l2_penalty<'t, T: Float>(model: &(impl Module<T> + ?Sized), tape: &'t Tap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autograd::{Tape, Tensor};
+    use tapegrad_autograd::{Tape, Tensor};
 
     #[test]
     fn soft_targets_that_are_one_hot_give_the_hard_label_loss_and_gradient() {

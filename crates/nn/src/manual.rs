@@ -12,16 +12,16 @@
 //! | bias gradient | `db_l = sum over rows of delta_l` |
 
 use crate::{Activation, Mlp};
-use autograd::ops::activation::{Relu, Sigmoid, Tanh};
-use autograd::ops::elementwise::UnaryRule;
-use autograd::{Float, Shape, Tensor};
+use tapegrad_autograd::ops::activation::{Relu, Sigmoid, Tanh};
+use tapegrad_autograd::ops::elementwise::UnaryRule;
+use tapegrad_autograd::{Float, Shape, Tensor};
 
 /// The buffers of a hand-derived forward and backward pass, allocated on first use and reused
 /// by every later call with the same shapes.
 ///
 /// ```
-/// use autograd::Tensor;
-/// use nn::{Activation, Init, Mlp, manual::ManualBackprop};
+/// use tapegrad_autograd::Tensor;
+/// use tapegrad_nn::{Activation, Init, Mlp, manual::ManualBackprop};
 /// use rand::{SeedableRng, rngs::StdRng};
 /// let mut rng = StdRng::seed_from_u64(0);
 /// let mlp = Mlp::<f64>::new(&[2, 3, 2], Activation::Tanh, Init::GlorotUniform, &mut rng);

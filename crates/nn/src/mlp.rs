@@ -1,12 +1,12 @@
 //! A multi-layer perceptron: linear layers with an activation between them, logits out.
 
 use crate::{Init, Linear, Module, Parameter, ParameterMut};
-use autograd::ops::activation::{Relu, Sigmoid, Tanh};
-use autograd::ops::elementwise::UnaryRule;
-use autograd::{Float, Tape, Tensor, Var};
 use rand::Rng;
 use std::fmt;
 use std::str::FromStr;
+use tapegrad_autograd::ops::activation::{Relu, Sigmoid, Tanh};
+use tapegrad_autograd::ops::elementwise::UnaryRule;
+use tapegrad_autograd::{Float, Tape, Tensor, Var};
 
 /// The hidden-layer nonlinearity of an [`Mlp`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,7 +71,7 @@ impl FromStr for Activation {
     type Err = String;
 
     /// ```
-    /// use nn::Activation;
+    /// use tapegrad_nn::Activation;
     /// assert_eq!("tanh".parse::<Activation>(), Ok(Activation::Tanh));
     /// assert_eq!("gelu".parse::<Activation>().unwrap_err(), "unknown activation 'gelu' (expected relu, sigmoid or tanh)");
     /// ```
@@ -86,8 +86,8 @@ impl FromStr for Activation {
 /// A multi-layer perceptron: `Linear, act, Linear, act, ..., Linear`, producing logits.
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
-/// use nn::{Activation, Init, Mlp, softmax_cross_entropy};
+/// use tapegrad_autograd::{Tape, Tensor};
+/// use tapegrad_nn::{Activation, Init, Mlp, softmax_cross_entropy};
 /// use rand::{SeedableRng, rngs::StdRng};
 ///
 /// let mut rng = StdRng::seed_from_u64(0);
@@ -113,7 +113,7 @@ impl<T: Float> Mlp<T> {
     ///
     /// # Panics
     /// If fewer than two sizes are given, a size is 0, or a layer's weight would have more than
-    /// [`Shape::MAX_NUMEL`](autograd::Shape::MAX_NUMEL) elements (its element count or byte
+    /// [`Shape::MAX_NUMEL`](tapegrad_autograd::Shape::MAX_NUMEL) elements (its element count or byte
     /// size overflows): `Mlp::new: layer 0 of [8589934592, 2147483648, 2] needs a
     /// [8589934592, 2147483648] weight, more elements than any tensor can hold (...)`. Every layer
     /// is checked before any is allocated. Sizes that can be described but not allocated abort
@@ -128,7 +128,7 @@ impl<T: Float> Mlp<T> {
                 "Mlp::new: layer {l} of {sizes:?} needs a [{}, {}] weight, more elements than any tensor can hold (at most {})",
                 sizes[l],
                 sizes[l + 1],
-                autograd::Shape::MAX_NUMEL
+                tapegrad_autograd::Shape::MAX_NUMEL
             );
         }
         let layers = sizes.windows(2).map(|w| Linear::new(w[0], w[1], init, rng)).collect();
@@ -284,8 +284,8 @@ mod tests {
         assert!(msg.starts_with("Linear::new: a [1099511627776, 1099511627776] weight has more elements"), "{msg}");
         // The largest describable weight's element count passes the check (it is not allocated here).
         assert!(
-            crate::linear::weight_fits(autograd::Shape::MAX_NUMEL, 1)
-                && !crate::linear::weight_fits(autograd::Shape::MAX_NUMEL, 2)
+            crate::linear::weight_fits(tapegrad_autograd::Shape::MAX_NUMEL, 1)
+                && !crate::linear::weight_fits(tapegrad_autograd::Shape::MAX_NUMEL, 2)
         );
     }
 

@@ -1,6 +1,6 @@
 //! What every model shares: a fixed, named list of parameters.
 
-use autograd::{Float, Param};
+use tapegrad_autograd::{Float, Param};
 
 /// One parameter, read-only: its name, the parameter, and whether it is a weight.
 pub struct Parameter<'a, T: Float> {
@@ -23,7 +23,7 @@ pub struct ParameterMut<'a, T: Float> {
 
 /// A model: its parameters, in a fixed order.
 ///
-/// The forward pass records each parameter with [`Tape::param`](autograd::Tape::param), and an
+/// The forward pass records each parameter with [`Tape::param`](tapegrad_autograd::Tape::param), and an
 /// optimiser finds each one's gradient from the parameter itself, so nothing depends on the
 /// order beyond [`parameters`](Module::parameters) and
 /// [`parameters_mut`](Module::parameters_mut) listing the same parameters alike (the

@@ -11,8 +11,8 @@
 //! only moves the decision boundary.
 
 use crate::{Module, ParameterMut};
-use autograd::{Float, Gradients, Shape, Tensor};
 use smallvec::SmallVec;
+use tapegrad_autograd::{Float, Gradients, Shape, Tensor};
 
 /// Updates a model's parameters from their gradients.
 ///
@@ -20,8 +20,8 @@ use smallvec::SmallVec;
 /// (optimisers are plain data), so a boxed one can move to a worker thread with its model:
 ///
 /// ```
-/// use autograd::{Tape, Tensor};
-/// use nn::{Activation, Adam, Init, Mlp, Optimizer, Sgd, softmax_cross_entropy};
+/// use tapegrad_autograd::{Tape, Tensor};
+/// use tapegrad_nn::{Activation, Adam, Init, Mlp, Optimizer, Sgd, softmax_cross_entropy};
 /// use rand::{SeedableRng, rngs::StdRng};
 ///
 /// let mut rng = StdRng::seed_from_u64(0);
@@ -92,8 +92,8 @@ pub trait Optimizer<T: Float>: Send {
 /// interchangeable for SGD.
 ///
 /// ```
-/// use autograd::{Param, Tensor};
-/// use nn::{Optimizer, ParameterMut, Sgd};
+/// use tapegrad_autograd::{Param, Tensor};
+/// use tapegrad_nn::{Optimizer, ParameterMut, Sgd};
 ///
 /// let mut w = Param::new(Tensor::from_vec([1], vec![1.0f64]));
 /// let g = Tensor::from_vec([1], vec![0.5]);
@@ -233,8 +233,8 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
 /// form; for it, add [`l2_penalty`](crate::l2_penalty) to the loss instead.
 ///
 /// ```
-/// use autograd::{Param, Tensor};
-/// use nn::{Adam, Optimizer, ParameterMut};
+/// use tapegrad_autograd::{Param, Tensor};
+/// use tapegrad_nn::{Adam, Optimizer, ParameterMut};
 ///
 /// let mut w = Param::new(Tensor::from_vec([2], vec![1.0f64, 1.0]));
 /// let g = Tensor::from_vec([2], vec![0.5, -2.0]);
@@ -410,7 +410,7 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autograd::Param;
+    use tapegrad_autograd::Param;
 
     /// A weight and a bias as an optimiser sees them.
     fn pair<'a>(w: &'a mut Param<f64>, b: &'a mut Param<f64>) -> [ParameterMut<'a, f64>; 2] {

@@ -2,10 +2,10 @@
 
 use crate::data::{Batches, Dataset};
 use crate::{Mlp, Module, Optimizer, l2_penalty, softmax_cross_entropy};
-use autograd::{Float, Tape, Tensor, Var, gather_labels};
 use rand::Rng;
 use std::fmt;
 use std::time::{Duration, Instant};
+use tapegrad_autograd::{Float, Tape, Tensor, Var, gather_labels};
 
 /// A model that maps a batch of feature rows to class logits.
 pub trait Classifier<T: Float>: Module<T> {
@@ -99,10 +99,10 @@ pub struct EpochReport {
 /// A mini-batch training loop that keeps its tape and batch buffers from step to step.
 ///
 /// ```
-/// use autograd::Tensor;
-/// use nn::data::Dataset;
-/// use nn::train::Trainer;
-/// use nn::{Activation, Init, Mlp, Sgd};
+/// use tapegrad_autograd::Tensor;
+/// use tapegrad_nn::data::Dataset;
+/// use tapegrad_nn::train::Trainer;
+/// use tapegrad_nn::{Activation, Init, Mlp, Sgd};
 /// use rand::{SeedableRng, rngs::StdRng};
 ///
 /// let x = Tensor::from_rows(&[[0.0f64, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]);

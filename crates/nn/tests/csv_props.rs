@@ -9,14 +9,14 @@
 //! - random bytes, through `load_csv` from a file: a typed error or a consistent parse, never a
 //!   panic, and an error is never reported past the first bad line.
 
-use autograd::{Float, Tensor};
-use nn::data::{DataError, Dataset, load_csv, parse_csv};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tapegrad_autograd::{Float, Tensor};
+use tapegrad_nn::data::{DataError, Dataset, load_csv, parse_csv};
 use testkit::{TempDir, proptest_config};
 
 /// Valid tables per precision per run.

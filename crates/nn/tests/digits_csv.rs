@@ -1,7 +1,7 @@
 //! The real digits file loads through the public API and splits as the example expects.
 
-use nn::data::{StandardScaler, load_csv};
 use rand::{SeedableRng, rngs::StdRng};
+use tapegrad_nn::data::{StandardScaler, load_csv};
 
 const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/data/digits.csv");
 

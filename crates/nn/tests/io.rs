@@ -1,9 +1,6 @@
 //! Saving and loading an `Mlp` as safetensors: round trips, the PyTorch layout (against a
 //! fixture numpy wrote), and one crafted file per way a file can be wrong.
 
-use autograd::{Float, Tensor};
-use nn::io::{self, IoError, IoErrorKind};
-use nn::{Activation, Init, Mlp, Module};
 use rand::{SeedableRng, rngs::StdRng};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -11,6 +8,9 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tapegrad_autograd::{Float, Tensor};
+use tapegrad_nn::io::{self, IoError, IoErrorKind};
+use tapegrad_nn::{Activation, Init, Mlp, Module};
 use testkit::TempDir;
 
 fn fixture(name: &str) -> PathBuf {

@@ -1,11 +1,11 @@
 //! The optimisers driving real models: weight decay against the L2 penalty, the tape against the
 //! hand-derived backprop, and every optimiser training a small MLP.
 
-use autograd::{Tape, Tensor};
-use nn::manual::ManualBackprop;
-use nn::{Activation, Adam, Init, Mlp, Module, Optimizer, Sgd, l2_penalty, softmax_cross_entropy};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use tapegrad_autograd::{Tape, Tensor};
+use tapegrad_nn::manual::ManualBackprop;
+use tapegrad_nn::{Activation, Adam, Init, Mlp, Module, Optimizer, Sgd, l2_penalty, softmax_cross_entropy};
 
 /// Two classes in the plane split by the line `x + y/2 = 0`, with no point closer to it than
 /// 0.2 (in `x + y/2`), so a linear model can separate them with a margin.

@@ -12,9 +12,6 @@
 //! that trusted a header's sizes (`vec![0; n]` for a claimed `n`) would fail it long before it
 //! ran out of memory.
 
-use autograd::{Float, Precision, Tensor};
-use nn::io::{self, IoErrorKind};
-use nn::{Activation, Init, Mlp};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -23,6 +20,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::fs;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tapegrad_autograd::{Float, Precision, Tensor};
+use tapegrad_nn::io::{self, IoErrorKind};
+use tapegrad_nn::{Activation, Init, Mlp};
 use testkit::{TempDir, proptest_config};
 
 /// Byte-flipped files per run.

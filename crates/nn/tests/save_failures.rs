@@ -3,12 +3,12 @@
 //! missing directory and a directory at the target path are unit tests in `io/mod.rs`, which can
 //! inject the failure.)
 
-use nn::io::{self, IoError, IoErrorKind};
-use nn::{Activation, Init, Mlp};
 use rand::{SeedableRng, rngs::StdRng};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
+use tapegrad_nn::io::{self, IoError, IoErrorKind};
+use tapegrad_nn::{Activation, Init, Mlp};
 use testkit::TempDir;
 
 fn model(seed: u64) -> Mlp<f32> {

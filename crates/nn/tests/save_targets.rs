@@ -4,14 +4,14 @@
 //! `io::load` refuses to read: anything but a regular file.
 #![cfg(unix)]
 
-use nn::io::{self, IoError, IoErrorKind};
-use nn::{Activation, Init, Mlp};
 use rand::{SeedableRng, rngs::StdRng};
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tapegrad_nn::io::{self, IoError, IoErrorKind};
+use tapegrad_nn::{Activation, Init, Mlp};
 use testkit::TempDir;
 
 fn model(seed: u64) -> Mlp<f32> {

@@ -132,7 +132,7 @@ impl<T: Float> Tensor<T> {
     /// preallocated buffers: `dW = a^T delta` is `dw.matmul_into(a, true, delta, false, false)`.
     ///
     /// ```
-    /// use autograd::Tensor;
+    /// use tapegrad_autograd::Tensor;
     /// let a = Tensor::from_rows(&[[1.0f64, 2.0], [3.0, 4.0]]);
     /// let mut c = Tensor::zeros([2, 2]);
     /// c.matmul_into(&a, true, &a, false, false); // a^T a

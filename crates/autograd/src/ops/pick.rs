@@ -34,7 +34,7 @@ impl<L: ClassLabel> ClassLabel for &L {
 /// [`Tape::gather_rows`](crate::Tape::gather_rows) gathers its features.
 ///
 /// ```
-/// use autograd::ops::pick::gather_labels;
+/// use tapegrad_autograd::ops::pick::gather_labels;
 /// let labels = [3u8, 1, 4, 1, 5];
 /// assert!(gather_labels(&labels, &[4, 0]).eq([5, 3]));
 /// ```

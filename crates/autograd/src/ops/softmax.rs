@@ -79,7 +79,7 @@ impl<T: Float> Tensor<T> {
     /// `softmax(x)` along the last axis (rows that sum to 1), without a tape.
     ///
     /// ```
-    /// use autograd::Tensor;
+    /// use tapegrad_autograd::Tensor;
     /// let p = Tensor::from_rows(&[[1.0f64, 1.0], [1e4, -1e4]]).softmax();
     /// assert_eq!(p.data(), &[0.5, 0.5, 1.0, 0.0]);
     /// ```

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 /// else in a training run.
 ///
 /// ```
-/// use nn::data::Batches;
+/// use tapegrad_nn::data::Batches;
 /// use rand::{SeedableRng, rngs::StdRng};
 /// let mut rng = StdRng::seed_from_u64(0);
 /// let mut batches = Batches::new(10, 4);

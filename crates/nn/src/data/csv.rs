@@ -1,11 +1,11 @@
 //! Loading a [`Dataset`] from "features..., label" CSV text, with errors that say where.
 
 use super::Dataset;
-use autograd::{Float, Tensor};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use tapegrad_autograd::{Float, Tensor};
 
 /// With no class count given, the loader infers it as the largest label plus one; labels must
 /// then be below this, so a stray huge label cannot make a dataset with billions of classes.
@@ -236,9 +236,9 @@ impl std::error::Error for DataError {
 ///
 /// ```
 /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/data/digits.csv");
-/// let digits = nn::data::load_csv::<f32>(path, Some(10))?;
+/// let digits = tapegrad_nn::data::load_csv::<f32>(path, Some(10))?;
 /// assert_eq!((digits.len(), digits.num_features()), (1797, 64));
-/// # Ok::<(), nn::data::DataError>(())
+/// # Ok::<(), tapegrad_nn::data::DataError>(())
 /// ```
 pub fn load_csv<T: Float>(path: impl AsRef<Path>, num_classes: Option<usize>) -> Result<Dataset<T>, DataError> {
     let path = path.as_ref();
@@ -278,14 +278,14 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
 /// input in errors.
 ///
 /// ```
-/// use nn::data::parse_csv;
+/// use tapegrad_nn::data::parse_csv;
 /// let data = parse_csv::<f64>("0.5, 1, 2\r\n-3, 4e1, 0\r\n\r\n", "inline", None)?;
 /// assert_eq!(data.features().data(), &[0.5, 1.0, -3.0, 40.0]);
 /// assert_eq!((data.labels(), data.num_classes()), (&[2, 0][..], 3));
 ///
 /// let err = parse_csv::<f32>("x,y,label\n1,2,0\n", "points.csv", None).unwrap_err();
 /// assert!(err.to_string().starts_with("points.csv:1:1: expected a number, found \"x\" (is line 1 a header?"));
-/// # Ok::<(), nn::data::DataError>(())
+/// # Ok::<(), tapegrad_nn::data::DataError>(())
 /// ```
 pub fn parse_csv<T: Float>(text: &str, file: &str, num_classes: Option<usize>) -> Result<Dataset<T>, DataError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);

@@ -1,16 +1,16 @@
 //! A feature matrix with one class label per row.
 
-use autograd::{Float, Tensor};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use std::fmt;
+use tapegrad_autograd::{Float, Tensor};
 
 /// `n` examples for classification: features of shape `[n, d]` and a label in
 /// `0..num_classes` for each row.
 ///
 /// ```
-/// use autograd::Tensor;
-/// use nn::data::Dataset;
+/// use tapegrad_autograd::Tensor;
+/// use tapegrad_nn::data::Dataset;
 /// let data = Dataset::new(Tensor::from_rows(&[[0.0f32, 1.0], [2.0, 3.0], [4.0, 5.0]]), vec![1, 0, 1], 2);
 /// let batch = data.select(&[2, 0]);
 /// assert_eq!(batch.features().data(), &[4.0, 5.0, 0.0, 1.0]);
@@ -108,8 +108,8 @@ impl<T: Float> Dataset<T> {
     /// If `test_fraction` is not in `[0, 1]`.
     ///
     /// ```
-    /// use autograd::Tensor;
-    /// use nn::data::Dataset;
+    /// use tapegrad_autograd::Tensor;
+    /// use tapegrad_nn::data::Dataset;
     /// use rand::{SeedableRng, rngs::StdRng};
     /// let data = Dataset::new(Tensor::<f32>::zeros([10, 3]), vec![0; 10], 1);
     /// let (train, test) = data.train_test_split(0.25, &mut StdRng::seed_from_u64(1));

@@ -1,6 +1,6 @@
 //! Classification metrics.
 
-use autograd::{Float, Tensor};
+use tapegrad_autograd::{Float, Tensor};
 
 /// The fraction of predictions equal to their label; NaN when there are none.
 ///
@@ -8,7 +8,7 @@ use autograd::{Float, Tensor};
 /// If the slices differ in length.
 ///
 /// ```
-/// assert_eq!(nn::data::accuracy(&[0, 1, 2, 2], &[0, 1, 1, 2]), 0.75);
+/// assert_eq!(tapegrad_nn::data::accuracy(&[0, 1, 2, 2], &[0, 1, 1, 2]), 0.75);
 /// ```
 pub fn accuracy(predictions: &[usize], labels: &[usize]) -> f64 {
     assert_eq!(predictions.len(), labels.len(), "accuracy: {} predictions, {} labels", predictions.len(), labels.len());
@@ -23,9 +23,9 @@ pub fn accuracy(predictions: &[usize], labels: &[usize]) -> f64 {
 /// If `logits` does not have one row per label.
 ///
 /// ```
-/// use autograd::Tensor;
+/// use tapegrad_autograd::Tensor;
 /// let logits = Tensor::from_rows(&[[2.0f32, -1.0], [0.5, 3.0]]);
-/// assert_eq!(nn::data::accuracy_from_logits(&logits, &[0, 0]), 0.5);
+/// assert_eq!(tapegrad_nn::data::accuracy_from_logits(&logits, &[0, 0]), 0.5);
 /// ```
 pub fn accuracy_from_logits<T: Float>(logits: &Tensor<T>, labels: &[usize]) -> f64 {
     accuracy(&logits.argmax(), labels)
@@ -38,7 +38,7 @@ pub fn accuracy_from_logits<T: Float>(logits: &Tensor<T>, labels: &[usize]) -> f
 /// If the slices differ in length or a class is not below `num_classes`.
 ///
 /// ```
-/// let m = nn::data::confusion_matrix(&[0, 1, 1, 1], &[0, 0, 1, 1], 2);
+/// let m = tapegrad_nn::data::confusion_matrix(&[0, 1, 1, 1], &[0, 0, 1, 1], 2);
 /// assert_eq!(m, vec![vec![1, 1], vec![0, 2]]);
 /// ```
 pub fn confusion_matrix(predictions: &[usize], labels: &[usize], num_classes: usize) -> Vec<Vec<usize>> {

@@ -1,7 +1,7 @@
 //! Per-feature standardisation.
 
 use super::DataError;
-use autograd::{Float, Tensor};
+use tapegrad_autograd::{Float, Tensor};
 
 /// A column whose standard deviation is below `CONSTANT_RELATIVE * epsilon * max|x|` (epsilon
 /// of the element type) is treated as constant: its values differ only in their last few bits,
@@ -21,14 +21,14 @@ pub const CONSTANT_RELATIVE: f64 = 4.0;
 /// where it could round to 0 in `T`: such a column is only shifted, `x - mean`.
 ///
 /// ```
-/// use autograd::Tensor;
-/// use nn::data::StandardScaler;
+/// use tapegrad_autograd::Tensor;
+/// use tapegrad_nn::data::StandardScaler;
 /// // Column 0 has mean 3 and std 2; column 1 is constant.
 /// let train = Tensor::from_rows(&[[1.0f64, 5.0], [5.0, 5.0]]);
 /// let scaler = StandardScaler::fit(&train)?;
 /// assert_eq!(scaler.transform(&train).data(), &[-1.0, 0.0, 1.0, 0.0]);
 /// assert_eq!(scaler.transform(&Tensor::from_rows(&[[4.0, 7.0]])).data(), &[0.5, 2.0]);
-/// # Ok::<(), nn::data::DataError>(())
+/// # Ok::<(), tapegrad_nn::data::DataError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct StandardScaler<T> {

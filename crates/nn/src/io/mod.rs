@@ -41,7 +41,7 @@
 //! [`save`] for the details.
 //!
 //! ```
-//! use nn::{Activation, Init, Mlp, io};
+//! use tapegrad_nn::{Activation, Init, Mlp, io};
 //! use rand::{SeedableRng, rngs::StdRng};
 //!
 //! let dir = std::env::temp_dir().join(format!("tapegrad-io-doc-{}", std::process::id()));
@@ -65,11 +65,11 @@ mod names;
 mod safetensors;
 
 use crate::{Activation, Mlp};
-use autograd::Float;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use tapegrad_autograd::Float;
 
 pub use names::MAX_LAYERS;
 
@@ -131,7 +131,7 @@ pub enum IoErrorKind {
         /// The parameter's name in the file (`"0.weight"`).
         name: String,
         /// The index of the first such value in the parameter's
-        /// [`data`](autograd::Tensor::data) (for a weight, row-major `[in, out]`, as
+        /// [`data`](tapegrad_autograd::Tensor::data) (for a weight, row-major `[in, out]`, as
         /// [`Linear::weight`](crate::Linear::weight) holds it).
         index: usize,
         /// The value.
@@ -339,7 +339,7 @@ pub fn save_allowing_non_finite<T: Float>(mlp: &Mlp<T>, path: impl AsRef<Path>) 
 /// computation whose result is to be saved.
 ///
 /// ```
-/// use nn::io::{self, IoErrorKind};
+/// use tapegrad_nn::io::{self, IoErrorKind};
 /// let err = io::check_save_target(std::env::temp_dir()).unwrap_err();
 /// assert!(matches!(err.kind(), IoErrorKind::NotARegularFile { found: "a directory" }));
 /// ```
@@ -395,12 +395,12 @@ pub fn load<T: Float>(path: impl AsRef<Path>) -> Result<Mlp<T>, IoError> {
 /// for files written by PyTorch, which record no activation.
 ///
 /// ```no_run
-/// use nn::{Activation, io};
+/// use tapegrad_nn::{Activation, io};
 /// // model = torch.nn.Sequential(Linear(784, 128), ReLU(), Linear(128, 10))
 /// // safetensors.torch.save_file(model.state_dict(), "from_torch.safetensors")
 /// let mlp = io::load_with_activation::<f32>("from_torch.safetensors", Activation::Relu)?;
 /// assert_eq!(mlp.sizes(), [784, 128, 10]);
-/// # Ok::<(), nn::io::IoError>(())
+/// # Ok::<(), tapegrad_nn::io::IoError>(())
 /// ```
 ///
 /// # Errors

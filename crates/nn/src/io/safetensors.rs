@@ -10,11 +10,11 @@ use super::{ACTIVATION_KEY, IoError, IoErrorKind};
 use crate::{Activation, Linear, Mlp};
 use ::safetensors::Dtype;
 use ::safetensors::tensor::TensorView;
-use autograd::{Float, Precision, Tensor};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use tapegrad_autograd::{Float, Precision, Tensor};
 
 /// The most dimensions a tensor's shape may have in a model file (an MLP needs two); a longer
 /// shape is refused while parsing, so that `[1,1,1,...]` cannot grow a vector of 8 bytes per

@@ -3,10 +3,19 @@
 //! ([`manual`]) to check the tape against the formulas on paper.
 //!
 //! Everything here is built from public autograd ops: no private shortcuts.
+//!
+//! # Features
+//!
+//! - `safetensors` (default): the `io` module, saving and loading an [`Mlp`] as
+//!   `.safetensors`. It is the only part that needs the `safetensors` and `serde_json` crates;
+//!   `default-features = false` leaves them (and `io`) out.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod data;
 mod init;
+#[cfg(feature = "safetensors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "safetensors")))]
 pub mod io;
 mod linear;
 mod loss;

@@ -8,6 +8,9 @@
 //! and diamonds form. The result is the sum of a readout of every value no step consumed: its
 //! `sum`, its `mean` or `sum(v * c)` for fixed distinct weights `c` (`common::weighted_sum`).
 //!
+//! The ops are the rows of the op table (`common/op_table.rs`) that have a graph rule: it says
+//! how a graph applies each op, what it does to the bounds below and how it prints.
+//!
 //! **Shrinking.** Steps name their operands by a [`Choice`], resolved against the values that fit
 //! the op (by shape and by the bounds below) when the graph is built, so proptest can delete any
 //! step, turn an op into a simpler one or point an operand at an earlier value and still get a
@@ -39,11 +42,13 @@
 
 mod common;
 
+use common::op_table::{self, Info, OpRow, Shapes};
 use common::{gradcheck_case, proptest_config, weighted_sum};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::fmt::{self, Write as _};
+use std::sync::LazyLock;
 use tapegrad::autograd::{Tape, Tensor, Var};
 
 /// Largest graph size `m`, `n`.
@@ -84,163 +89,20 @@ impl LeafShape {
     }
 }
 
-/// The ops a step can apply, simplest first: proptest shrinks an op towards the start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OpKind {
-    Add,
-    Mul,
-    Neg,
-    Sub,
-    Tanh,
-    Sigmoid,
-    Half,
-    Square,
-    Exp,
-    LogOfSquarePlusOne,
-    DivBySquarePlusOne,
-    SumRows,
-    MeanRows,
-    Transpose,
-    Matmul,
-    LogSoftmax,
-    Softmax,
+/// The ops a step can apply: the op table's rows with a graph rule, simplest first (proptest
+/// shrinks a step's op, an index into this list, towards the start).
+static OPS: LazyLock<Vec<OpRow>> = LazyLock::new(op_table::graph_ops);
+
+/// The index in [`OPS`] of the op named `name`.
+fn op(name: &str) -> usize {
+    OPS.iter().position(|row| row.name == name).unwrap_or_else(|| panic!("no graph op {name}"))
 }
 
-const OPS: [OpKind; 17] = [
-    OpKind::Add,
-    OpKind::Mul,
-    OpKind::Neg,
-    OpKind::Sub,
-    OpKind::Tanh,
-    OpKind::Sigmoid,
-    OpKind::Half,
-    OpKind::Square,
-    OpKind::Exp,
-    OpKind::LogOfSquarePlusOne,
-    OpKind::DivBySquarePlusOne,
-    OpKind::SumRows,
-    OpKind::MeanRows,
-    OpKind::Transpose,
-    OpKind::Matmul,
-    OpKind::LogSoftmax,
-    OpKind::Softmax,
-];
-
-impl OpKind {
-    fn is_binary(self) -> bool {
-        matches!(self, OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::DivBySquarePlusOne | OpKind::Matmul)
-    }
-
-    /// The output's shape and bounds, or `None` if the op does not apply to these operands or
-    /// would leave the bounds.
-    fn result(self, a: &Info, b: &Info) -> Option<Info> {
-        let (ra, rb) = (a.shape.len(), b.shape.len());
-        let (shape, bound, slope) = match self {
-            OpKind::Add | OpKind::Sub => (broadcast(&a.shape, &b.shape)?, a.bound + b.bound, a.slope + b.slope),
-            OpKind::Mul => (broadcast(&a.shape, &b.shape)?, a.bound * b.bound, a.bound * b.slope + b.bound * a.slope),
-            // d/db (a / (b^2 + 1)) = -2ab / (b^2 + 1)^2, at most 0.65 |a| in size.
-            OpKind::DivBySquarePlusOne => (broadcast(&a.shape, &b.shape)?, a.bound, a.slope + 0.65 * a.bound * b.slope),
-            OpKind::Matmul => {
-                if ra != 2 || rb != 2 || a.shape[1] != b.shape[0] {
-                    return None;
-                }
-                let k = a.shape[1] as f64;
-                (vec![a.shape[0], b.shape[1]], k * a.bound * b.bound, k * (a.bound * b.slope + b.bound * a.slope))
-            }
-            OpKind::Neg => (a.shape.clone(), a.bound, a.slope),
-            OpKind::Tanh => (a.shape.clone(), 1.0, a.slope),
-            OpKind::Sigmoid => (a.shape.clone(), 1.0, a.slope / 4.0),
-            OpKind::Half => (a.shape.clone(), a.bound / 2.0, a.slope / 2.0),
-            OpKind::Square => (a.shape.clone(), a.bound * a.bound, 2.0 * a.bound * a.slope),
-            OpKind::Exp => (a.shape.clone(), a.bound.exp(), a.bound.exp() * a.slope),
-            // d/dx log(x^2 + 1) = 2x / (x^2 + 1), at most 1 in size.
-            OpKind::LogOfSquarePlusOne => (a.shape.clone(), (a.bound * a.bound).ln_1p(), a.slope),
-            OpKind::SumRows | OpKind::MeanRows => {
-                let (&rows, rest) = a.shape.split_first()?;
-                let scale = if self == OpKind::SumRows { rows as f64 } else { 1.0 };
-                (rest.to_vec(), scale * a.bound, scale * a.slope)
-            }
-            OpKind::Transpose => match a.shape[..] {
-                [r, c] => (vec![c, r], a.bound, a.slope),
-                _ => return None,
-            },
-            // |x_i - logsumexp(x)| <= 2B + ln(len); each output moves by at most 2 max |dx|.
-            OpKind::LogSoftmax => {
-                let len = *a.shape.last()? as f64;
-                (a.shape.clone(), 2.0 * a.bound + len.ln(), 2.0 * a.slope)
-            }
-            OpKind::Softmax => {
-                a.shape.last()?;
-                (a.shape.clone(), 1.0, 2.0 * a.slope)
-            }
-        };
-        (bound <= MAX_BOUND && slope <= MAX_SLOPE).then_some(Info { shape, bound, slope })
-    }
-
-    fn apply<'t>(self, a: Var<'t, f64>, b: Var<'t, f64>) -> Var<'t, f64> {
-        match self {
-            OpKind::Add => a + b,
-            OpKind::Sub => a - b,
-            OpKind::Mul => a * b,
-            OpKind::DivBySquarePlusOne => a / b.square().add_scalar(1.0),
-            OpKind::Matmul => a.matmul(b),
-            OpKind::Neg => -a,
-            OpKind::Tanh => a.tanh(),
-            OpKind::Sigmoid => a.sigmoid(),
-            OpKind::Half => a.scale(0.5),
-            OpKind::Square => a.square(),
-            OpKind::Exp => a.exp(),
-            OpKind::LogOfSquarePlusOne => a.square().add_scalar(1.0).log(),
-            OpKind::SumRows => a.sum_axis(0),
-            OpKind::MeanRows => a.mean_axis(0),
-            OpKind::Transpose => a.transpose(),
-            OpKind::LogSoftmax => a.log_softmax(),
-            OpKind::Softmax => a.softmax(),
-        }
-    }
-
-    fn write(self, f: &mut impl fmt::Write, a: usize, b: usize) -> fmt::Result {
-        match self {
-            OpKind::Add => write!(f, "v{a} + v{b}"),
-            OpKind::Sub => write!(f, "v{a} - v{b}"),
-            OpKind::Mul => write!(f, "v{a} * v{b}"),
-            OpKind::DivBySquarePlusOne => write!(f, "v{a} / (v{b}^2 + 1)"),
-            OpKind::Matmul => write!(f, "v{a} @ v{b}"),
-            OpKind::Neg => write!(f, "-v{a}"),
-            OpKind::Tanh => write!(f, "tanh(v{a})"),
-            OpKind::Sigmoid => write!(f, "sigmoid(v{a})"),
-            OpKind::Half => write!(f, "0.5 * v{a}"),
-            OpKind::Square => write!(f, "v{a}^2"),
-            OpKind::Exp => write!(f, "exp(v{a})"),
-            OpKind::LogOfSquarePlusOne => write!(f, "log(v{a}^2 + 1)"),
-            OpKind::SumRows => write!(f, "sum_axis(v{a}, 0)"),
-            OpKind::MeanRows => write!(f, "mean_axis(v{a}, 0)"),
-            OpKind::Transpose => write!(f, "transpose(v{a})"),
-            OpKind::LogSoftmax => write!(f, "log_softmax(v{a})"),
-            OpKind::Softmax => write!(f, "softmax(v{a})"),
-        }
-    }
-}
-
-/// The broadcast of two shapes, if they broadcast (axes matched from the right).
-fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
-    let rank = a.len().max(b.len());
-    let dim = |s: &[usize], k: usize| if k + s.len() >= rank { s[k + s.len() - rank] } else { 1 };
-    (0..rank)
-        .map(|k| match (dim(a, k), dim(b, k)) {
-            (x, y) if x == y || y == 1 => Some(x),
-            (1, y) => Some(y),
-            _ => None,
-        })
-        .collect()
-}
-
-/// What resolution knows of a value: its shape and the bounds of the module docs.
-#[derive(Clone, Debug)]
-struct Info {
-    shape: Vec<usize>,
-    bound: f64,
-    slope: f64,
+/// The output's shape and bounds when op `op` applies to these operands, or `None` if it does
+/// not apply to them or would leave the bounds.
+fn result(op: usize, a: &Info, b: &Info) -> Option<Info> {
+    let rule = OPS[op].graph.as_ref().expect("graph ops have a rule");
+    (rule.result)(a, b).filter(|out| out.bound <= MAX_BOUND && out.slope <= MAX_SLOPE)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,7 +126,8 @@ impl Choice {
 /// One step as generated: an op and two operand choices (the second unused by unary ops).
 #[derive(Clone, Debug)]
 struct Step {
-    op: OpKind,
+    /// An index into [`OPS`].
+    op: usize,
     a: Choice,
     b: Choice,
 }
@@ -285,7 +148,7 @@ struct Spec {
 struct Graph {
     leaves: Vec<Tensor<f64>>,
     /// `(op, a, b)`: `b` is `a` for unary ops.
-    nodes: Vec<(OpKind, usize, usize)>,
+    nodes: Vec<(usize, usize, usize)>,
     /// Every value no node consumes, with its readout.
     outputs: Vec<(usize, Readout)>,
 }
@@ -302,10 +165,10 @@ impl Spec {
         }
         let mut nodes = Vec::new();
         for step in &self.steps {
-            let fits = |a: usize, b: usize| step.op.result(&infos[a], &infos[b]);
+            let fits = |a: usize, b: usize| result(step.op, &infos[a], &infos[b]);
             let firsts: Vec<usize> = (0..infos.len())
                 .filter(|&a| {
-                    if step.op.is_binary() {
+                    if OPS[step.op].is_binary() {
                         (0..infos.len()).any(|b| fits(a, b).is_some())
                     } else {
                         fits(a, a).is_some()
@@ -316,7 +179,7 @@ impl Spec {
                 continue;
             }
             let a = step.a.get(&firsts);
-            let b = if step.op.is_binary() {
+            let b = if OPS[step.op].is_binary() {
                 let seconds: Vec<usize> = (0..infos.len()).filter(|&b| fits(a, b).is_some()).collect();
                 step.b.get(&seconds)
             } else {
@@ -339,7 +202,7 @@ impl Graph {
     fn build<'t>(&self, leaves: &[Var<'t, f64>]) -> Var<'t, f64> {
         let mut values = leaves.to_vec();
         for &(op, a, b) in &self.nodes {
-            values.push(op.apply(values[a], values[b]));
+            values.push(OPS[op].apply_in_graph(values[a], values[b]));
         }
         let terms = self.outputs.iter().map(|&(v, readout)| match readout {
             Readout::Sum => values[v].sum(),
@@ -358,7 +221,8 @@ impl fmt::Debug for Graph {
         }
         for (k, &(op, a, b)) in self.nodes.iter().enumerate() {
             write!(s, "v{} = ", self.leaves.len() + k)?;
-            op.write(&mut s, a, b)?;
+            let show = &OPS[op].graph.as_ref().expect("graph ops have a rule").show;
+            s.push_str(&show.replace("$a", &format!("v{a}")).replace("$b", &format!("v{b}")));
             s.push_str("; ");
         }
         s.push_str("out = ");
@@ -378,11 +242,7 @@ impl fmt::Debug for Graph {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (proptest::sample::select(OPS.to_vec()), any::<u64>(), any::<u64>()).prop_map(|(op, a, b)| Step {
-        op,
-        a: Choice(a),
-        b: Choice(b),
-    })
+    (0..OPS.len(), any::<u64>(), any::<u64>()).prop_map(|(op, a, b)| Step { op, a: Choice(a), b: Choice(b) })
 }
 
 /// Graphs of 1 to 4 leaves and 2 to 12 steps (fewer ops if a step finds no operand that fits).
@@ -478,8 +338,8 @@ fn the_debug_form_reads_as_expressions() {
         n: 3,
         leaves: vec![(LeafShape::Matrix, vec![0.5; 25]), (LeafShape::Row, vec![-0.25; 25])],
         steps: vec![
-            Step { op: OpKind::Tanh, a: Choice(0), b: Choice(0) },
-            Step { op: OpKind::Mul, a: Choice(u64::MAX), b: Choice(0) },
+            Step { op: op("tanh"), a: Choice(0), b: Choice(0) },
+            Step { op: op("mul"), a: Choice(u64::MAX), b: Choice(0) },
         ],
         readouts: vec![Readout::WeightedSum],
     };
@@ -518,8 +378,8 @@ fn the_generator_reaches_every_op_deep_graphs_reuse_and_broadcasts() {
                 ops_seen.push(op);
             }
             let info = |v: usize| Info { shape: shapes[v].clone(), bound: 0.0, slope: 0.0 };
-            let out = op.result(&info(a), &info(b)).unwrap().shape;
-            if op.is_binary() && op != OpKind::Matmul && (shapes[a] != out || shapes[b] != out) {
+            let out = result(op, &info(a), &info(b)).unwrap().shape;
+            if OPS[op].shapes == Shapes::Broadcast && (shapes[a] != out || shapes[b] != out) {
                 broadcasts += 1;
             }
             shapes.push(out);
@@ -530,7 +390,7 @@ fn the_generator_reaches_every_op_deep_graphs_reuse_and_broadcasts() {
         ops_seen.len(),
         OPS.len(),
         "ops never generated: {:?}",
-        OPS.iter().filter(|op| !ops_seen.contains(op)).collect::<Vec<_>>()
+        (0..OPS.len()).filter(|op| !ops_seen.contains(op)).map(|op| OPS[op].name).collect::<Vec<_>>()
     );
     let n = GRADCHECK_CASES as usize;
     assert!(total_ops >= 5 * n, "{total_ops} ops in {n} graphs: too many steps dropped");

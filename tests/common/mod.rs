@@ -4,6 +4,8 @@
 //! Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
+pub mod op_table;
+
 use proptest::test_runner::TestCaseError;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use tapegrad::autograd::{Float, GradcheckOptions, Shape, Tensor, Var, gradcheck};

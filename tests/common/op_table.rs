@@ -192,11 +192,7 @@ macro_rules! op_table {
 op_table! { $
     add {
         shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0].add(v[1]), tensor: Some(|t, _| t[0].add(t[1])),
-        graph: Some(GraphRule {
-            show: "$a + $b",
-            apply: None,
-            result: |a, b| broadcast_info(a, b, a.bound + b.bound, a.slope + b.slope),
-        }),
+        graph: Some(GraphRule { show: "$a + $b", apply: None, result: sum_of_bounds }),
     }
     mul {
         shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0].mul(v[1]), tensor: Some(|t, _| t[0].mul(t[1])),
@@ -212,11 +208,7 @@ op_table! { $
     }
     sub {
         shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0].sub(v[1]), tensor: Some(|t, _| t[0].sub(t[1])),
-        graph: Some(GraphRule {
-            show: "$a - $b",
-            apply: None,
-            result: |a, b| broadcast_info(a, b, a.bound + b.bound, a.slope + b.slope),
-        }),
+        graph: Some(GraphRule { show: "$a - $b", apply: None, result: sum_of_bounds }),
     }
     tanh {
         shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].tanh(),
@@ -354,6 +346,11 @@ op_table! { $
         shapes: Shapes::Targets, domains: &[Domain::Range(-6.0, 6.0), Domain::Distribution],
         var: |v, _| softmax_cross_entropy_soft(v[0], v[1]), tensor: None, graph: None,
     }
+}
+
+/// `a + b` or `a - b` in a graph: the bounds add up.
+fn sum_of_bounds(a: &Info, b: &Info) -> Option<Info> {
+    broadcast_info(a, b, a.bound + b.bound, a.slope + b.slope)
 }
 
 /// `sum_axis(0)` (`sum`) or `mean_axis(0)` in a graph: the rows' bounds add up, or average.

@@ -77,6 +77,25 @@ pub trait Optimizer<T: Float>: Send {
     fn set_lr(&mut self, lr: T);
 }
 
+/// `opt.step(&mut model, &grads)` on each optimiser type, so a training loop needs no trait
+/// import.
+macro_rules! inherent_step {
+    ($($opt:ident),*) => {$(
+        impl<T: Float> $opt<T> {
+            /// One update of `model` from the gradients of a backward pass through its forward:
+            /// [`Optimizer::step`], callable without importing the trait.
+            ///
+            /// # Panics
+            /// As [`Optimizer::step`].
+            pub fn step(&mut self, model: &mut dyn Module<T>, grads: &Gradients<'_, T>) {
+                Optimizer::step(self, model, grads);
+            }
+        }
+    )*};
+}
+
+inherent_step!(Sgd, Adam);
+
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay,
 /// as `torch.optim.SGD` (without dampening). For each parameter `w` with gradient `grad`:
 ///
@@ -164,17 +183,6 @@ impl<T: Float> Sgd<T> {
     pub fn weight_decay(self, weight_decay: T) -> Self {
         check_non_negative("Sgd::weight_decay", "weight decay", weight_decay);
         Sgd { weight_decay, ..self }
-    }
-}
-
-impl<T: Float> Sgd<T> {
-    /// One update of `model` from the gradients of a backward pass through its forward:
-    /// [`Optimizer::step`], callable without importing the trait.
-    ///
-    /// # Panics
-    /// As [`Optimizer::step`].
-    pub fn step(&mut self, model: &mut dyn Module<T>, grads: &Gradients<'_, T>) {
-        Optimizer::step(self, model, grads);
     }
 }
 
@@ -308,17 +316,6 @@ impl<T: Float> Adam<T> {
     pub fn weight_decay(self, weight_decay: T) -> Self {
         check_non_negative("Adam::weight_decay", "weight decay", weight_decay);
         Adam { weight_decay, ..self }
-    }
-}
-
-impl<T: Float> Adam<T> {
-    /// One update of `model` from the gradients of a backward pass through its forward:
-    /// [`Optimizer::step`], callable without importing the trait.
-    ///
-    /// # Panics
-    /// As [`Optimizer::step`].
-    pub fn step(&mut self, model: &mut dyn Module<T>, grads: &Gradients<'_, T>) {
-        Optimizer::step(self, model, grads);
     }
 }
 

@@ -84,6 +84,17 @@ impl<T: Float> Linear<T> {
     }
 }
 
+impl<T: Float> Linear<T> {
+    /// The weight and the bias, writable: the list behind [`Module::parameters_mut`], as an
+    /// array so that a model of many layers gathers them without a list per layer.
+    pub(crate) fn weight_and_bias_mut(&mut self) -> [ParameterMut<'_, T>; 2] {
+        [
+            ParameterMut { param: &mut self.weight, is_weight: true },
+            ParameterMut { param: &mut self.bias, is_weight: false },
+        ]
+    }
+}
+
 impl<T: Float> Module<T> for Linear<T> {
     fn parameters(&self) -> Vec<Parameter<'_, T>> {
         vec![
@@ -93,10 +104,7 @@ impl<T: Float> Module<T> for Linear<T> {
     }
 
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>> {
-        vec![
-            ParameterMut { param: &mut self.weight, is_weight: true },
-            ParameterMut { param: &mut self.bias, is_weight: false },
-        ]
+        self.weight_and_bias_mut().into()
     }
 }
 

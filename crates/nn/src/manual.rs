@@ -125,11 +125,14 @@ impl<T: Float> ManualBackprop<T> {
     }
 }
 
-/// `buffer`'s elements, made `shape`-shaped: kept from the last run when the shape is the same,
-/// so a training loop stops allocating; the caller writes every element.
+/// `buffer`'s elements, made `shape`-shaped, in the buffer kept from the last run, so a training
+/// loop stops allocating; the caller writes every element.
 fn overwrite<'a, T: Float>(buffer: &'a mut Tensor<T>, shape: &Shape) -> &'a mut [T] {
     if buffer.shape() != shape {
-        *buffer = Tensor::zeros(shape.clone());
+        // Within its capacity (a smaller last batch, then full ones again) the buffer stays.
+        let mut values = std::mem::take(buffer).into_vec();
+        values.resize(shape.numel(), T::ZERO);
+        *buffer = Tensor::from_vec(shape.clone(), values);
     }
     buffer.data_mut()
 }

@@ -237,7 +237,8 @@ impl<T: Float> Module<T> for Mlp<T> {
     }
 
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>> {
-        self.layers.iter_mut().flat_map(Linear::parameters_mut).collect()
+        // One list per step, not one per layer besides: optimisers call this every step.
+        self.layers.iter_mut().flat_map(Linear::weight_and_bias_mut).collect()
     }
 }
 

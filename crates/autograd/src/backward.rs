@@ -208,6 +208,8 @@ fn pass_through<T: Float>(
 
 #[cfg(test)]
 mod tests {
+    /// The gradient slots of a test op's backward.
+    type Grads<'a> = [Option<InputGrad<'a, f64>>];
     use crate::{InputGrad, Op, Output, Tape, Tensor, Var};
 
     /// One training-like step: returns the data pointers of every value and leaf gradient.
@@ -310,13 +312,7 @@ mod tests {
             let sign = if self.0 { -1.0 } else { 1.0 };
             out.set(inputs[0].add(&inputs[1].scale(sign)));
         }
-        fn backward(
-            &self,
-            ins: &[&Tensor<f64>],
-            _: &Tensor<f64>,
-            g: &Tensor<f64>,
-            grads: &mut [Option<InputGrad<'_, f64>>],
-        ) {
+        fn backward(&self, ins: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut Grads<'_>) {
             let sign = if self.0 { -1.0 } else { 1.0 };
             if let Some(ga) = &mut grads[0] {
                 ga.add(g.data().iter().copied());
@@ -374,13 +370,7 @@ mod tests {
         fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
             out.set(inputs[0].clone());
         }
-        fn backward(
-            &self,
-            _: &[&Tensor<f64>],
-            _: &Tensor<f64>,
-            g: &Tensor<f64>,
-            grads: &mut [Option<InputGrad<'_, f64>>],
-        ) {
+        fn backward(&self, _: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut Grads<'_>) {
             *self.1.lock().unwrap() = Some(grads[0].is_some());
             if let Some(gx) = &mut grads[0] {
                 gx.add(g.data().iter().copied());

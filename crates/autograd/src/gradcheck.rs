@@ -232,6 +232,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    /// The gradient slots of a test op's backward.
+    type Grads<'a> = [Option<InputGrad<'a, f64>>];
     use super::*;
     use crate::{InputGrad, Op, Output, Tensor};
 
@@ -244,13 +246,7 @@ mod tests {
         fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
             out.assign(inputs[0].shape(), inputs[0].data().iter().map(|x| x * x));
         }
-        fn backward(
-            &self,
-            inputs: &[&Tensor<f64>],
-            _: &Tensor<f64>,
-            g: &Tensor<f64>,
-            grads: &mut [Option<InputGrad<'_, f64>>],
-        ) {
+        fn backward(&self, inputs: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut Grads<'_>) {
             let gx = grads[0].as_mut().unwrap();
             gx.add(inputs[0].data().iter().zip(g.data()).map(|(x, g)| g * 4.0 * x));
         }

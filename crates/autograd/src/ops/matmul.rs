@@ -73,13 +73,7 @@ impl<T: Float> Op<T> for Transpose {
         out.assign([c, r], (0..c).flat_map(|j| (0..r).map(move |i| d[i * c + j])));
     }
 
-    fn backward(
-        &self,
-        _inputs: &[&Tensor<T>],
-        _out: &Tensor<T>,
-        g: &Tensor<T>,
-        grads: &mut [Option<InputGrad<'_, T>>],
-    ) {
+    fn backward(&self, _: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         let Some(gx) = &mut grads[0] else { return };
         let (c, r) = g.shape().matrix("transpose");
         let (gd, gx) = (g.data(), gx.tensor().data_mut());

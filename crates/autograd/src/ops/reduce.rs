@@ -19,13 +19,7 @@ impl<T: Float> Op<T> for Sum {
         out.assign(Shape::scalar(), [sum(inputs[0].data())]);
     }
 
-    fn backward(
-        &self,
-        _inputs: &[&Tensor<T>],
-        _out: &Tensor<T>,
-        g: &Tensor<T>,
-        grads: &mut [Option<InputGrad<'_, T>>],
-    ) {
+    fn backward(&self, _: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         if let Some(gx) = &mut grads[0] {
             gx.add_scalar(g.item());
         }

@@ -3,13 +3,14 @@
 //! These complement the unit tests at the bottom of each op file (sigmoid'(0), relu' at 0 and
 //! 2, the uniform log-softmax of [3; 4], a 2x2 by 2x1 matmul, sum_axis of 0..12, ...) with other
 //! points and with non-uniform upstream gradients. Inputs are chosen so the answers are simple
-//! fractions; where a value goes through exp or ln it carries rounding of a few ulps, hence the
-//! 1e-15 tolerances (a few ulps of numbers of order 1); everything else must be exact.
+//! fractions; where a value goes through exp, ln, pow, sin or cos it carries rounding of a few
+//! ulps, hence the 1e-15 tolerances (a few ulps of numbers of order 1); everything else must be
+//! exact.
 
 mod common;
 
 use common::assert_close;
-use tapegrad::autograd::{Tape, Tensor};
+use tapegrad::autograd::{Float, Tape, Tensor, Var};
 
 /// A few ulps of an O(1) result that went through exp or ln.
 const ULPS: f64 = 1e-15;
@@ -293,4 +294,143 @@ fn cross_entropy_of_two_rows_by_hand() {
     // d loss / dx = (softmax - onehot) / N with N = 2:
     // row 0: [1/4, 3/4 - 1] / 2 = [1/8, -1/8]; row 1: [3/4, 1/4 - 1] / 2 = [3/8, -3/8].
     assert_close("d loss", loss.backward()[x].data(), &[0.125, -0.125, 0.375, -0.375], ULPS);
+}
+
+#[test]
+fn sqrt_rsqrt_and_recip_at_powers_of_two() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([2], vec![4.0, 0.25]));
+    // sqrt [4, 1/4] = [2, 1/2]; d sqrt x / dx = 1 / (2 sqrt x) = [1/4, 1]. All exact in binary.
+    let y = x.sqrt();
+    assert_eq!(y.value().data(), &[2.0, 0.5]);
+    assert_eq!(y.sum().backward()[x].data(), &[0.25, 1.0]);
+    // rsqrt = 1 / sqrt = [1/2, 2]; d x^(-1/2) / dx = -x^(-3/2) / 2 = -y^3 / 2 = [-1/16, -4].
+    let r = x.rsqrt();
+    assert_eq!(r.value().data(), &[0.5, 2.0]);
+    assert_eq!(r.sum().backward()[x].data(), &[-0.0625, -4.0]);
+    // 1 / [2, -1/2] = [1/2, -2]; d (1/x) / dx = -1/x^2 = [-1/4, -4].
+    let z = tape.leaf(Tensor::from_vec([2], vec![2.0, -0.5]));
+    let q = z.recip();
+    assert_eq!(q.value().data(), &[0.5, -2.0]);
+    assert_eq!(q.sum().backward()[z].data(), &[-0.25, -4.0]);
+}
+
+#[test]
+fn integer_powers_of_either_sign() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([2], vec![-2.0, 0.5]));
+    // (-2)^3 = -8, (1/2)^3 = 1/8; d x^3 / dx = 3 x^2 = [12, 3/4].
+    let y = x.powi(3);
+    assert_eq!(y.value().data(), &[-8.0, 0.125]);
+    assert_eq!(y.sum().backward()[x].data(), &[12.0, 0.75]);
+    // (-2)^-2 = 1/4, (1/2)^-2 = 4; d x^-2 / dx = -2 x^-3 = [-2 / -8, -2 * 8] = [1/4, -16].
+    let y = x.powi(-2);
+    assert_eq!(y.value().data(), &[0.25, 4.0]);
+    assert_eq!(y.sum().backward()[x].data(), &[0.25, -16.0]);
+    // x^0 = 1 with slope 0 (not 0 * x^-1).
+    let y = x.powi(0);
+    assert_eq!(y.value().data(), &[1.0, 1.0]);
+    assert_eq!(y.sum().backward()[x].data(), &[0.0, 0.0]);
+}
+
+#[test]
+fn real_powers_of_four() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::scalar(4.0));
+    // 4^1.5 = 2^3 = 8; d x^c / dx = c x^(c-1) = 1.5 * 4^0.5 = 3. pow is not always correctly
+    // rounded, hence the ulps.
+    let y = x.powf(1.5);
+    assert_close("powf(1.5)", &[y.item()], &[8.0], ULPS);
+    assert_close("powf(1.5)'", &[y.backward()[x].item()], &[3.0], ULPS);
+    // 4^-0.5 = 1/2; -0.5 * 4^-1.5 = -0.5 / 8 = -1/16.
+    let y = x.powf(-0.5);
+    assert_close("powf(-0.5)", &[y.item()], &[0.5], ULPS);
+    assert_close("powf(-0.5)'", &[y.backward()[x].item()], &[-0.0625], ULPS);
+}
+
+#[test]
+fn sin_and_cos_at_0_pi_over_6_and_pi_over_2() {
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_6};
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![0.0, FRAC_PI_6, FRAC_PI_2]));
+    let half_root3 = 3f64.sqrt() / 2.0;
+    // sin = [0, 1/2, 1]; sin' = cos = [1, sqrt(3)/2, 0] (cos of the rounded pi/2 is 6e-17).
+    let s = x.sin();
+    assert_close("sin", s.value().data(), &[0.0, 0.5, 1.0], ULPS);
+    assert_close("sin'", s.sum().backward()[x].data(), &[1.0, half_root3, 0.0], ULPS);
+    // cos = [1, sqrt(3)/2, 0]; cos' = -sin = [0, -1/2, -1].
+    let c = x.cos();
+    assert_close("cos", c.value().data(), &[1.0, half_root3, 0.0], ULPS);
+    assert_close("cos'", c.sum().backward()[x].data(), &[0.0, -0.5, -1.0], ULPS);
+}
+
+/// `f` of each of `xs` and the gradient of their sum, on a tape of `T`, both as f64.
+fn value_and_gradient<T: Float>(xs: &[f64], f: impl for<'t> Fn(Var<'t, T>) -> Var<'t, T>) -> (Vec<f64>, Vec<f64>) {
+    let tape = Tape::<T>::new();
+    let x = tape.leaf(Tensor::from_vec([xs.len()], xs.iter().map(|&v| T::from_f64(v)).collect()));
+    let y = f(x);
+    let value = y.value().data().iter().map(|v| v.to_f64()).collect();
+    let grad = y.sum().backward()[x].data().iter().map(|v| v.to_f64()).collect();
+    (value, grad)
+}
+
+/// Equal entry by entry, NaN matching NaN and infinities their sign.
+#[track_caller]
+fn assert_same(what: &str, got: &[f64], want: &[f64]) {
+    let same = got.len() == want.len() && got.iter().zip(want).all(|(g, w)| g == w || (g.is_nan() && w.is_nan()));
+    assert!(same, "{what}: got {got:?}, expected {want:?}");
+}
+
+/// PyTorch's values at the singular points: its derivative formulas evaluated there, except
+/// that `pow_backward` gives 0 for exponent 0 outright (instead of `0 * 0^-1 = NaN` at 0).
+fn singular_points<T: Float>() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    // sqrt: 0 -> 0 with 1 / (2 * 0) = inf; below 0 NaN, and so its derivative.
+    let (v, g) = value_and_gradient::<T>(&[0.0, -1.0], |x| x.sqrt());
+    assert_same("sqrt", &v, &[0.0, nan]);
+    assert_same("sqrt'", &g, &[inf, nan]);
+    // rsqrt(0) = 1 / 0 = inf and -inf^3 / 2 = -inf; recip(±0) = ±inf, -(±inf)^2 = -inf.
+    let (v, g) = value_and_gradient::<T>(&[0.0], |x| x.rsqrt());
+    assert_same("rsqrt", &v, &[inf]);
+    assert_same("rsqrt'", &g, &[-inf]);
+    let (v, g) = value_and_gradient::<T>(&[0.0, -0.0], |x| x.recip());
+    assert_same("recip", &v, &[inf, -inf]);
+    assert_same("recip'", &g, &[-inf, -inf]);
+    // powf(0.5) at 0: 0, and 0.5 * 0^-0.5 = inf; at -1 NaN (no real square root).
+    let (v, g) = value_and_gradient::<T>(&[0.0, -1.0], |x| x.powf(T::from_f64(0.5)));
+    assert_same("powf(0.5)", &v, &[0.0, nan]);
+    assert_same("powf(0.5)'", &g, &[inf, nan]);
+    // powf(0) and powi(0): 0^0 = 1 with derivative 0, not 0 * 0^-1 = NaN.
+    let (v, g) = value_and_gradient::<T>(&[0.0, 2.0], |x| x.powf(T::ZERO));
+    assert_same("powf(0)", &v, &[1.0, 1.0]);
+    assert_same("powf(0)'", &g, &[0.0, 0.0]);
+    let (v, g) = value_and_gradient::<T>(&[0.0, -2.0], |x| x.powi(0));
+    assert_same("powi(0)", &v, &[1.0, 1.0]);
+    assert_same("powi(0)'", &g, &[0.0, 0.0]);
+    // powi(1) at 0: 1 * 0^0 = 1; powi(-1) at 0: 1/0 = inf and -1 * 0^-2 = -inf.
+    let (_, g) = value_and_gradient::<T>(&[0.0], |x| x.powi(1));
+    assert_same("powi(1)'", &g, &[1.0]);
+    let (v, g) = value_and_gradient::<T>(&[0.0], |x| x.powi(-1));
+    assert_same("powi(-1)", &v, &[inf]);
+    assert_same("powi(-1)'", &g, &[-inf]);
+    // The most negative exponent n = -2^31, where n - 1 does not fit an i32: (±1)^n = 1 (n is
+    // even) and n x^(n-1) = n / x = [-2^31, 2^31], exact in both precisions; 2^n underflows to 0
+    // and n 2^(n-1) to -0, 0.5^n overflows to inf and so does n 0.5^(n-1), to -inf. (A wrapped
+    // n - 1 = 2^31 - 1 would give -inf and -0 for the last two.)
+    let (v, g) = value_and_gradient::<T>(&[1.0, -1.0, 2.0, 0.5], |x| x.powi(i32::MIN));
+    assert_same("powi(MIN)", &v, &[1.0, 1.0, 0.0, inf]);
+    assert_same("powi(MIN)'", &g, &[-2f64.powi(31), 2f64.powi(31), -0.0, -inf]);
+    // Off the tape, the same values.
+    let t = Tensor::from_vec([2], vec![T::ZERO, T::from_f64(-1.0)]);
+    assert_same("Tensor::sqrt", &t.sqrt().data().iter().map(|v| v.to_f64()).collect::<Vec<_>>(), &[0.0, nan]);
+}
+
+#[test]
+fn singular_points_follow_pytorch_in_f32() {
+    singular_points::<f32>();
+}
+
+#[test]
+fn singular_points_follow_pytorch_in_f64() {
+    singular_points::<f64>();
 }

@@ -21,7 +21,14 @@
 //!   exercised;
 //! - log: in `[0.1, 4]`, positive; its fifth derivative `24 / x^5` stays small enough there for
 //!   the stencil's `eps^4` truncation error to sit far below the tolerance;
-//! - div: divisors of magnitude in `[0.25, 2]`, either sign, so `a / b` and `-a / b^2` stay moderate.
+//! - div and recip: divisors of magnitude in `[0.25, 2]`, either sign, so `a / b` and `-a / b^2`
+//!   stay moderate;
+//! - sqrt, rsqrt and powf(0.5): in `[0.1, 4]` like log (rsqrt's fifth derivative, about
+//!   `30 x^-5.5`, is the largest there; the stencil's error `eps^4 f^(5) / 30` it causes is at
+//!   most 2e-8 of the gradient at 0.1);
+//! - powf with the case's exponent in `[-3, 3)`: in `[0.5, 4]`; powi(3) and powi(0) in `[-2, 2]`,
+//!   powi(-2) and powi(-3): magnitude in `[0.5, 2]`, either sign;
+//! - sin and cos: in `[-4, 4]`, more than a period.
 //!
 //! Each op's output `y` is read out as `sum(y * c)` for fixed distinct weights `c` (see
 //! [`weighted_sum`]), so that a backward routing `g[i]` to the wrong entry is caught.
@@ -159,6 +166,8 @@ const KINKED: &[Domain] = &[Domain::AwayFromZero(KINK_MARGIN, 2.0)];
 const DIVISION: &[Domain] = &[Domain::Range(-2.0, 2.0), Domain::AwayFromZero(0.25, 2.0)];
 const MATMUL: &[Domain] = &[Domain::Range(-1.0, 1.0), Domain::Range(-1.0, 1.0)];
 const SOFTMAX: &[Domain] = &[Domain::Range(-6.0, 6.0)];
+const POSITIVE: &[Domain] = &[Domain::Range(0.1, 4.0)];
+const TRIG: &[Domain] = &[Domain::Range(-4.0, 4.0)];
 
 /// Defines one function per entry returning its [`OpRow`], [`all`] and [`for_each_op!`], which
 /// calls a macro with every entry's name (so a suite can define one test per op).
@@ -323,6 +332,34 @@ op_table! { $
         shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].relu(),
         tensor: Some(|t, _| t[0].relu()), graph: None,
     }
+    sqrt { shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].sqrt(), tensor: Some(|t, _| t[0].sqrt()), graph: None, }
+    rsqrt { shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].rsqrt(), tensor: Some(|t, _| t[0].rsqrt()), graph: None, }
+    recip {
+        shapes: Shapes::Any, domains: &[Domain::AwayFromZero(0.25, 2.0)], var: |v, _| v[0].recip(),
+        tensor: Some(|t, _| t[0].recip()), graph: None,
+    }
+    // Integer powers on either sign: odd, even, negative and the constant x^0.
+    powi_3 { shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(3), tensor: Some(|t, _| t[0].powi(3)), graph: None, }
+    powi_0 { shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(0), tensor: Some(|t, _| t[0].powi(0)), graph: None, }
+    powi_neg2 {
+        shapes: Shapes::Any, domains: &[Domain::AwayFromZero(0.5, 2.0)], var: |v, _| v[0].powi(-2),
+        tensor: Some(|t, _| t[0].powi(-2)), graph: None,
+    }
+    powi_neg3 {
+        shapes: Shapes::Any, domains: &[Domain::AwayFromZero(0.5, 2.0)], var: |v, _| v[0].powi(-3),
+        tensor: Some(|t, _| t[0].powi(-3)), graph: None,
+    }
+    // The exponent is the case's constant, in [-3, 3); the base starts at 0.5 so that x^-3 stays moderate.
+    powf {
+        shapes: Shapes::Any, domains: &[Domain::Range(0.5, 4.0)], var: |v, a| v[0].powf(a.scalar),
+        tensor: Some(|t, a| t[0].powf(a.scalar)), graph: None,
+    }
+    powf_half {
+        shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].powf(0.5), tensor: Some(|t, _| t[0].powf(0.5)),
+        graph: None,
+    }
+    sin { shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].sin(), tensor: Some(|t, _| t[0].sin()), graph: None, }
+    cos { shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].cos(), tensor: Some(|t, _| t[0].cos()), graph: None, }
     add_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] + v[1], tensor: None, graph: None, }
     sub_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] - v[1], tensor: None, graph: None, }
     mul_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] * v[1], tensor: None, graph: None, }

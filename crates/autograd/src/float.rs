@@ -85,6 +85,12 @@ pub trait Float:
     fn min(self, other: Self) -> Self;
     /// `self^n` for an integer `n`.
     fn powi(self, n: i32) -> Self;
+    /// `self^c` for a real `c` (NaN for a negative base and a non-integer `c`).
+    fn powf(self, c: Self) -> Self;
+    /// Sine (radians).
+    fn sin(self) -> Self;
+    /// Cosine (radians).
+    fn cos(self) -> Self;
     /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
 }
@@ -151,6 +157,18 @@ macro_rules! impl_float {
             #[inline]
             fn powi(self, n: i32) -> Self {
                 <$t>::powi(self, n)
+            }
+            #[inline]
+            fn powf(self, c: Self) -> Self {
+                <$t>::powf(self, c)
+            }
+            #[inline]
+            fn sin(self) -> Self {
+                <$t>::sin(self)
+            }
+            #[inline]
+            fn cos(self) -> Self {
+                <$t>::cos(self)
             }
             #[inline]
             fn is_finite(self) -> bool {

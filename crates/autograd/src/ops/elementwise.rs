@@ -154,6 +154,118 @@ impl<T: Float> UnaryRule<T> for Abs {
     }
 }
 
+/// `y = sqrt x`, `dy/dx = 1 / (2y)`: as in PyTorch, sqrt(0) = 0 with derivative inf, and NaN
+/// (value and derivative) for x < 0.
+pub struct Sqrt;
+impl<T: Float> UnaryRule<T> for Sqrt {
+    fn name(&self) -> String {
+        "sqrt".into()
+    }
+    fn f(&self, x: T) -> T {
+        x.sqrt()
+    }
+    fn df(&self, _x: T, y: T) -> T {
+        // PyTorch's form, from the output: 1 / (2 * 0) = inf at 0.
+        T::ONE / (y + y)
+    }
+}
+
+/// `y = 1 / sqrt x`, `dy/dx = -y^3 / 2`: as in PyTorch, inf with derivative -inf at 0, and NaN
+/// for x < 0.
+pub struct Rsqrt;
+impl<T: Float> UnaryRule<T> for Rsqrt {
+    fn name(&self) -> String {
+        "rsqrt".into()
+    }
+    fn f(&self, x: T) -> T {
+        T::ONE / x.sqrt()
+    }
+    fn df(&self, _x: T, y: T) -> T {
+        -(y * y * y) / T::from_f64(2.0)
+    }
+}
+
+/// `y = 1 / x`, `dy/dx = -y^2`: as in PyTorch, ±inf with derivative -inf at ±0.
+pub struct Recip;
+impl<T: Float> UnaryRule<T> for Recip {
+    fn name(&self) -> String {
+        "recip".into()
+    }
+    fn f(&self, x: T) -> T {
+        T::ONE / x
+    }
+    fn df(&self, _x: T, y: T) -> T {
+        -(y * y)
+    }
+}
+
+/// `y = x^n` for an integer `n`, `dy/dx = n x^(n-1)`, taken as 0 everywhere for `n = 0` (PyTorch's
+/// `pow_backward`), so `powi(0)` has derivative 0 at x = 0 too; for n < 0 the value and
+/// derivative at 0 are infinite, as in IEEE arithmetic. (The 0 multiplies the upstream gradient,
+/// so an infinite or NaN one still gives NaN, where PyTorch's `zeros_like` gives 0.)
+pub struct Powi(pub i32);
+impl<T: Float> UnaryRule<T> for Powi {
+    fn name(&self) -> String {
+        format!("powi({})", self.0)
+    }
+    fn f(&self, x: T) -> T {
+        x.powi(self.0)
+    }
+    fn df(&self, x: T, y: T) -> T {
+        let n = T::from_f64(f64::from(self.0));
+        match self.0 {
+            0 => T::ZERO,
+            // n - 1 would overflow i32; x^(n-1) = y / x there (inf at 0, where y is inf too).
+            i32::MIN => n * (y / x),
+            m => n * x.powi(m - 1),
+        }
+    }
+}
+
+/// `y = x^c` for a real constant `c`, `dy/dx = c x^(c-1)`, taken as 0 everywhere for `c = 0`
+/// (PyTorch's `pow_backward`, which would otherwise give `0 * inf = NaN` at x = 0). As in
+/// PyTorch, NaN for x < 0 and a non-integer `c`, and an infinite derivative at 0 for `0 < c < 1`.
+pub struct Powf<T>(pub T);
+impl<T: Float> UnaryRule<T> for Powf<T> {
+    fn name(&self) -> String {
+        format!("powf({})", self.0)
+    }
+    fn f(&self, x: T) -> T {
+        x.powf(self.0)
+    }
+    fn df(&self, x: T, _y: T) -> T {
+        if self.0 == T::ZERO { T::ZERO } else { self.0 * x.powf(self.0 - T::ONE) }
+    }
+}
+
+/// `y = sin x`, `dy/dx = cos x`.
+pub struct Sin;
+impl<T: Float> UnaryRule<T> for Sin {
+    fn name(&self) -> String {
+        "sin".into()
+    }
+    fn f(&self, x: T) -> T {
+        x.sin()
+    }
+    fn df(&self, x: T, _y: T) -> T {
+        x.cos()
+    }
+}
+
+/// `y = cos x`, `dy/dx = -sin x`.
+pub struct Cos;
+impl<T: Float> UnaryRule<T> for Cos {
+    fn name(&self) -> String {
+        "cos".into()
+    }
+    fn f(&self, x: T) -> T {
+        x.cos()
+    }
+    fn df(&self, x: T, _y: T) -> T {
+        -x.sin()
+    }
+}
+
 /// A function of two elements and its partial derivatives.
 pub trait BinaryRule<T: Float>: Send + 'static {
     /// Name shown in listings and messages.
@@ -413,6 +525,44 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn abs(self) -> Var<'t, T> {
         self.apply(Unary(Abs), &[])
     }
+
+    /// `sqrt(self)` elementwise; at 0 the value is 0 and the derivative inf, below 0 both are
+    /// NaN (as in PyTorch).
+    pub fn sqrt(self) -> Var<'t, T> {
+        self.apply(Unary(Sqrt), &[])
+    }
+
+    /// `1 / sqrt(self)` elementwise; inf at 0 (derivative -inf), NaN below 0.
+    pub fn rsqrt(self) -> Var<'t, T> {
+        self.apply(Unary(Rsqrt), &[])
+    }
+
+    /// `1 / self` elementwise; ±inf at ±0 (derivative -inf).
+    pub fn recip(self) -> Var<'t, T> {
+        self.apply(Unary(Recip), &[])
+    }
+
+    /// `self^n` elementwise for an integer `n`, negative too; `powi(0)` has derivative 0
+    /// everywhere, 0 included (as in PyTorch).
+    pub fn powi(self, n: i32) -> Var<'t, T> {
+        self.apply(Unary(Powi(n)), &[])
+    }
+
+    /// `self^c` elementwise for a real constant `c`: NaN for a negative base and non-integer
+    /// `c`; derivative 0 everywhere for `c = 0` and inf at 0 for `0 < c < 1` (as in PyTorch).
+    pub fn powf(self, c: T) -> Var<'t, T> {
+        self.apply(Unary(Powf(c)), &[])
+    }
+
+    /// `sin(self)` elementwise (radians).
+    pub fn sin(self) -> Var<'t, T> {
+        self.apply(Unary(Sin), &[])
+    }
+
+    /// `cos(self)` elementwise (radians).
+    pub fn cos(self) -> Var<'t, T> {
+        self.apply(Unary(Cos), &[])
+    }
 }
 
 macro_rules! var_operator {
@@ -465,6 +615,42 @@ impl<T: Float> Tensor<T> {
     /// `c * self`, without a tape.
     pub fn scale(&self, c: T) -> Tensor<T> {
         self.map(|x| c * x)
+    }
+
+    /// `sqrt` elementwise, without a tape (0 at 0, NaN below 0).
+    pub fn sqrt(&self) -> Tensor<T> {
+        self.map_rule(Sqrt)
+    }
+
+    /// `1 / sqrt` elementwise, without a tape.
+    pub fn rsqrt(&self) -> Tensor<T> {
+        self.map_rule(Rsqrt)
+    }
+
+    /// `1 / x` elementwise, without a tape.
+    pub fn recip(&self) -> Tensor<T> {
+        self.map_rule(Recip)
+    }
+
+    /// `x^n` elementwise for an integer `n`, without a tape.
+    pub fn powi(&self, n: i32) -> Tensor<T> {
+        self.map_rule(Powi(n))
+    }
+
+    /// `x^c` elementwise for a real constant `c`, without a tape (NaN for a negative base and
+    /// non-integer `c`).
+    pub fn powf(&self, c: T) -> Tensor<T> {
+        self.map_rule(Powf(c))
+    }
+
+    /// `sin` elementwise, without a tape.
+    pub fn sin(&self) -> Tensor<T> {
+        self.map_rule(Sin)
+    }
+
+    /// `cos` elementwise, without a tape.
+    pub fn cos(&self) -> Tensor<T> {
+        self.map_rule(Cos)
     }
 }
 

@@ -434,3 +434,111 @@ fn singular_points_follow_pytorch_in_f32() {
 fn singular_points_follow_pytorch_in_f64() {
     singular_points::<f64>();
 }
+
+#[test]
+fn leaky_relu_on_both_sides_and_pytorchs_slope_at_the_kink() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-2.0, 0.0, 3.0]));
+    let y = x.leaky_relu(0.25);
+    // 0.25 * -2 = -0.5; 0.25 * 0 = 0; 3 passes.
+    assert_eq!(y.value().data(), &[-0.5, 0.0, 3.0]);
+    // dy/dx = [0.25, 0.25, 1] (PyTorch's leaky_relu_backward takes x > 0 ? 1 : slope, so the
+    // slope at 0), times the upstream weights [1, 10, 100]: all exact in binary.
+    let w = tape.constant(Tensor::from_vec([3], vec![1.0, 10.0, 100.0]));
+    assert_eq!((y * w).sum().backward()[x].data(), &[0.25, 2.5, 100.0]);
+}
+
+#[test]
+fn leaky_relu_propagates_nan_in_f32_on_and_off_the_tape() {
+    let t = Tensor::from_vec([2], vec![f32::NAN, -4.0]);
+    let off = t.leaky_relu(0.5);
+    assert!(off.data()[0].is_nan() && off.data()[1] == -2.0, "{:?}", off.data());
+    let tape = Tape::<f32>::new();
+    let x = tape.leaf(&t);
+    let y = x.leaky_relu(0.5);
+    assert!(y.value().data()[0].is_nan());
+    // NaN > 0 is false, so the derivative there is the slope, as in PyTorch.
+    assert_eq!(y.sum().backward()[x].data(), &[0.5, 0.5]);
+}
+
+#[test]
+fn elu_at_minus_ln_2_zero_and_two() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-(2f64.ln()), 0.0, 2.0]));
+    let y = x.elu();
+    // e^-ln2 - 1 = -1/2; e^0 - 1 = 0; 2 passes.
+    assert_close("elu", y.value().data(), &[-0.5, 0.0, 2.0], ULPS);
+    // dy/dx = e^x = 1/2 below 0; 1 above; at 0 PyTorch's elu_backward takes the x <= 0 branch,
+    // e^0 = 1 (both sides agree: elu with alpha = 1 is C^1).
+    assert_close("d elu", y.sum().backward()[x].data(), &[0.5, 1.0, 1.0], ULPS);
+}
+
+#[test]
+fn elu_derivative_at_zero_is_one_in_f32() {
+    let tape = Tape::<f32>::new();
+    let x = tape.leaf(Tensor::from_vec([2], vec![0.0, -0.0]));
+    assert_eq!(x.elu().sum().backward()[x].data(), &[1.0, 1.0]);
+}
+
+#[test]
+fn silu_where_the_sigmoid_is_a_quarter_a_half_and_three_quarters() {
+    let tape = Tape::<f64>::new();
+    let ln3 = 3f64.ln();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-ln3, 0.0, ln3]));
+    let y = x.silu();
+    // sigmoid(±ln 3) = 1 / (1 + 3^∓1) = 1/4, 3/4; sigmoid(0) = 1/2. y = x s.
+    assert_close("silu", y.value().data(), &[-ln3 / 4.0, 0.0, 3.0 * ln3 / 4.0], ULPS);
+    // dy/dx = s (1 + x (1 - s)): 1/4 (1 - ln3 * 3/4), 1/2, 3/4 (1 + ln3 / 4).
+    let want = [0.25 * (1.0 - 0.75 * ln3), 0.5, 0.75 * (1.0 + 0.25 * ln3)];
+    assert_close("d silu", y.sum().backward()[x].data(), &want, ULPS);
+}
+
+#[test]
+fn softplus_and_log_sigmoid_at_plus_minus_ln_3() {
+    let tape = Tape::<f64>::new();
+    let ln3 = 3f64.ln();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-ln3, 0.0, ln3]));
+    // softplus: ln(1 + e^x) = ln(4/3), ln 2, ln 4; derivative sigmoid(x) = 1/4, 1/2, 3/4.
+    let y = x.softplus();
+    let want = [(4.0f64 / 3.0).ln(), 2f64.ln(), 4f64.ln()];
+    assert_close("softplus", y.value().data(), &want, ULPS);
+    assert_close("d softplus", y.sum().backward()[x].data(), &[0.25, 0.5, 0.75], ULPS);
+    // log_sigmoid: ln(1 / (1 + e^-x)) = ln(1/4), ln(1/2), ln(3/4); derivative sigmoid(-x).
+    let y = x.log_sigmoid();
+    let want = [0.25f64.ln(), 0.5f64.ln(), 0.75f64.ln()];
+    assert_close("log_sigmoid", y.value().data(), &want, ULPS);
+    assert_close("d log_sigmoid", y.sum().backward()[x].data(), &[0.75, 0.5, 0.25], ULPS);
+}
+
+#[test]
+fn softplus_and_log_sigmoid_stay_finite_at_plus_minus_1e4() {
+    fn check<T: tapegrad::autograd::Float>() {
+        let v = |x: f64| T::from_f64(x);
+        let t = Tensor::from_vec([2], vec![v(-1e4), v(1e4)]);
+        // The naive ln(1 + e^x) overflows at 1e4 and ln(sigmoid(-1e4)) is ln 0. Stably:
+        // softplus(-1e4) = e^-1e4 = 0 (underflow), softplus(1e4) = 1e4 + ln(1 + e^-1e4) = 1e4;
+        // log_sigmoid(x) = -softplus(-x): -1e4 and -0. Derivatives sigmoid(±x): 0 and 1.
+        let tape = Tape::<T>::new();
+        let x = tape.leaf(&t);
+        for (name, y, want, dwant) in [
+            ("softplus", x.softplus(), [0.0, 1e4], [0.0, 1.0]),
+            ("log_sigmoid", x.log_sigmoid(), [-1e4, 0.0], [1.0, 0.0]),
+        ] {
+            let got: Vec<f64> = y.value().data().iter().map(|y| y.to_f64()).collect();
+            assert_eq!(got, want, "{name} in {}", T::NAME);
+            let off: Vec<f64> = match name {
+                "softplus" => t.softplus(),
+                _ => t.log_sigmoid(),
+            }
+            .data()
+            .iter()
+            .map(|y| y.to_f64())
+            .collect();
+            assert_eq!(off, want, "tape-free {name} in {}", T::NAME);
+            let g: Vec<f64> = y.sum().backward()[x].data().iter().map(|g| g.to_f64()).collect();
+            assert_eq!(g, dwant, "d {name} in {}", T::NAME);
+        }
+    }
+    check::<f32>();
+    check::<f64>();
+}

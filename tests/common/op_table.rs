@@ -15,8 +15,9 @@
 //!
 //! **Values**, chosen so that a failure means a wrong gradient, not a bad finite difference
 //! (the stencil samples `x ± 2 eps`, `eps = 1e-3`):
-//! - smooth ops: uniform in `[-2, 2]`; sigmoid and tanh in `[-5, 5]`, softmax in `[-6, 6]`;
-//! - relu and abs: magnitude in `[KINK_MARGIN, 2] = [0.05, 2]` with a random sign, so no sample
+//! - smooth ops: uniform in `[-2, 2]`; sigmoid, tanh, silu, softplus and log_sigmoid in
+//!   `[-5, 5]`, softmax in `[-6, 6]`;
+//! - relu, leaky_relu, elu and abs: magnitude in `[KINK_MARGIN, 2] = [0.05, 2]` with a random sign, so no sample
 //!   crosses the kink at 0 (the margin is 25 times the stencil's reach), and both slopes are
 //!   exercised;
 //! - log: in `[0.1, 4]`, positive; its fifth derivative `24 / x^5` stays small enough there for
@@ -382,6 +383,26 @@ op_table! { $
     softmax_cross_entropy_against_soft_targets {
         shapes: Shapes::Targets, domains: &[Domain::Range(-6.0, 6.0), Domain::Distribution],
         var: |v, _| softmax_cross_entropy_soft(v[0], v[1]), tensor: None, graph: None,
+    }
+    // Activations beyond relu / sigmoid / tanh. leaky_relu has a kink at 0 and elu a jump in its
+    // second derivative there (which the stencil's truncation error would show), so both keep
+    // off 0 like relu.
+    leaky_relu {
+        shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].leaky_relu(0.1),
+        tensor: Some(|t, _| t[0].leaky_relu(0.1)), graph: None,
+    }
+    elu { shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].elu(), tensor: Some(|t, _| t[0].elu()), graph: None, }
+    silu {
+        shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].silu(),
+        tensor: Some(|t, _| t[0].silu()), graph: None,
+    }
+    softplus {
+        shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].softplus(),
+        tensor: Some(|t, _| t[0].softplus()), graph: None,
+    }
+    log_sigmoid {
+        shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].log_sigmoid(),
+        tensor: Some(|t, _| t[0].log_sigmoid()), graph: None,
     }
 }
 

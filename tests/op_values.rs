@@ -542,3 +542,21 @@ fn softplus_and_log_sigmoid_stay_finite_at_plus_minus_1e4() {
     check::<f32>();
     check::<f64>();
 }
+
+#[test]
+#[allow(clippy::excessive_precision)] // reference values keep all the digits they were given to
+fn gelu_at_minus_two_zero_and_one() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-2.0, 0.0, 1.0]));
+    let y = x.gelu();
+    // y = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2; Phi(0) = 1/2, so gelu(0) = 0. The other two
+    // from Phi(1) = 0.841344746068542948586 and Phi(-2) = 0.022750131948179207200 (mpmath at 30
+    // digits): gelu(1) = Phi(1), gelu(-2) = -2 Phi(-2).
+    assert_close("gelu", y.value().data(), &[-0.045500263896358414401, 0.0, 0.84134474606854294859], ULPS);
+    // dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2 / 2) / sqrt(2 pi): 1/2 at 0;
+    // Phi(1) + e^(-1/2) / sqrt(2 pi) and Phi(-2) - 2 e^-2 / sqrt(2 pi), evaluated here from the
+    // closed-form phi and the tabulated Phi.
+    let phi = |x: f64| (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let want = [0.022750131948179207200 - 2.0 * phi(-2.0), 0.5, 0.84134474606854294859 + phi(1.0)];
+    assert_close("d gelu", y.sum().backward()[x].data(), &want, ULPS);
+}

@@ -16,7 +16,9 @@
 //! **Values**, chosen so that a failure means a wrong gradient, not a bad finite difference
 //! (the stencil samples `x ± 2 eps`, `eps = 1e-3`):
 //! - smooth ops: uniform in `[-2, 2]`; sigmoid, tanh, silu, softplus and log_sigmoid in
-//!   `[-5, 5]`, softmax in `[-6, 6]`;
+//!   `[-5, 5]`, softmax in `[-6, 6]`; gelu in `[-3, 3]`, since further left its gradient falls
+//!   below 1e-5 and the stencil's rounding (about 1e-11 on a readout of many entries) would be
+//!   a relative error past the tolerance;
 //! - relu, leaky_relu, elu and abs: magnitude in `[KINK_MARGIN, 2] = [0.05, 2]` with a random sign, so no sample
 //!   crosses the kink at 0 (the margin is 25 times the stencil's reach), and both slopes are
 //!   exercised;
@@ -403,6 +405,10 @@ op_table! { $
     log_sigmoid {
         shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].log_sigmoid(),
         tensor: Some(|t, _| t[0].log_sigmoid()), graph: None,
+    }
+    gelu {
+        shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].gelu(),
+        tensor: Some(|t, _| t[0].gelu()), graph: None,
     }
 }
 

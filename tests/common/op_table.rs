@@ -394,23 +394,18 @@ op_table! { $
         tensor: Some(|t, _| t[0].leaky_relu(0.1)), graph: None,
     }
     elu { shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].elu(), tensor: Some(|t, _| t[0].elu()), graph: None, }
-    silu {
-        shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].silu(),
-        tensor: Some(|t, _| t[0].silu()), graph: None,
-    }
-    softplus {
-        shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].softplus(),
-        tensor: Some(|t, _| t[0].softplus()), graph: None,
-    }
-    log_sigmoid {
-        shapes: Shapes::Any, domains: &[Domain::Range(-5.0, 5.0)], var: |v, _| v[0].log_sigmoid(),
-        tensor: Some(|t, _| t[0].log_sigmoid()), graph: None,
-    }
+    silu { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].silu(), tensor: Some(|t, _| t[0].silu()), graph: None, }
+    softplus { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].softplus(), tensor: Some(|t, _| t[0].softplus()), graph: None, }
+    log_sigmoid { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].log_sigmoid(), tensor: Some(|t, _| t[0].log_sigmoid()), graph: None, }
     gelu {
         shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].gelu(),
         tensor: Some(|t, _| t[0].gelu()), graph: None,
     }
 }
+
+/// Smooth activations saturate outside `[-5, 5]`, where their gradients become too small for
+/// the stencil's rounding.
+const SMOOTH: &[Domain] = &[Domain::Range(-5.0, 5.0)];
 
 /// `a + b` or `a - b` in a graph: the bounds add up.
 fn sum_of_bounds(a: &Info, b: &Info) -> Option<Info> {

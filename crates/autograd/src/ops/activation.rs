@@ -1,6 +1,6 @@
 //! Activation functions, as [`UnaryRule`]s on the elementwise wiring.
 
-use super::elementwise::{Unary, UnaryRule};
+use super::elementwise::{Unary, UnaryRule, unary_methods};
 use crate::{Float, Tensor, Var};
 
 /// `y = max(x, 0)`, `dy/dx = 1 if x > 0 else 0` (0 at the kink, as PyTorch).
@@ -286,104 +286,35 @@ fn ln_1p<T: Float>(x: T) -> T {
     T::from_f64(x.to_f64().ln_1p())
 }
 
-impl<'t, T: Float> Var<'t, T> {
+unary_methods! {
     /// `max(self, 0)` elementwise; its derivative at 0 is taken as 0. NaN stays NaN (its
     /// derivative is 0), as in PyTorch.
-    pub fn relu(self) -> Var<'t, T> {
-        self.apply(Unary(Relu), &[])
-    }
-
+    relu => Relu;
     /// The logistic function `1 / (1 + e^-x)` elementwise, stable for large `|x|`.
-    pub fn sigmoid(self) -> Var<'t, T> {
-        self.apply(Unary(Sigmoid), &[])
-    }
-
+    sigmoid => Sigmoid;
     /// `tanh(self)` elementwise.
-    pub fn tanh(self) -> Var<'t, T> {
-        self.apply(Unary(Tanh), &[])
-    }
+    tanh => Tanh;
     /// `self` where positive, `slope * self` elsewhere, elementwise; its derivative at 0 is
     /// taken as `slope`, as in PyTorch. NaN stays NaN.
-    pub fn leaky_relu(self, slope: T) -> Var<'t, T> {
-        self.apply(Unary(LeakyRelu(slope)), &[])
-    }
-
+    leaky_relu(slope: T) => LeakyRelu(slope);
     /// `self` where positive, `e^self - 1` elsewhere (ELU with `alpha = 1`), elementwise; its
     /// derivative at 0 is taken as 1, as in PyTorch.
-    pub fn elu(self) -> Var<'t, T> {
-        self.apply(Unary(Elu), &[])
-    }
-
+    elu => Elu;
     /// `self * sigmoid(self)` elementwise (SiLU, or swish).
-    pub fn silu(self) -> Var<'t, T> {
-        self.apply(Unary(Silu), &[])
-    }
-
+    silu => Silu;
     /// `ln(1 + e^self)` elementwise, stable (finite value and gradient) for large `|x|`.
-    pub fn softplus(self) -> Var<'t, T> {
-        self.apply(Unary(Softplus), &[])
-    }
-
+    softplus => Softplus;
     /// `ln(sigmoid(self))` elementwise, stable (finite value and gradient) for large `|x|`.
-    pub fn log_sigmoid(self) -> Var<'t, T> {
-        self.apply(Unary(LogSigmoid), &[])
-    }
-
+    log_sigmoid => LogSigmoid;
     /// The exact GELU, `self * Phi(self)` with `Phi` the standard normal CDF (erf form),
     /// elementwise.
-    pub fn gelu(self) -> Var<'t, T> {
-        self.apply(Unary(Gelu), &[])
-    }
+    gelu => Gelu;
 }
 
 impl<T: Float> Tensor<T> {
     /// Applies an elementwise rule without a tape.
     pub fn map_rule(&self, rule: impl UnaryRule<T>) -> Tensor<T> {
         crate::eval(&Unary(rule), &[self])
-    }
-
-    /// `max(x, 0)` elementwise, without a tape; NaN stays NaN.
-    pub fn relu(&self) -> Tensor<T> {
-        self.map_rule(Relu)
-    }
-
-    /// The logistic function elementwise, without a tape.
-    pub fn sigmoid(&self) -> Tensor<T> {
-        self.map_rule(Sigmoid)
-    }
-
-    /// `tanh` elementwise, without a tape.
-    pub fn tanh(&self) -> Tensor<T> {
-        self.map_rule(Tanh)
-    }
-    /// Leaky ReLU with negative-side `slope` elementwise, without a tape; NaN stays NaN.
-    pub fn leaky_relu(&self, slope: T) -> Tensor<T> {
-        self.map_rule(LeakyRelu(slope))
-    }
-
-    /// ELU with `alpha = 1` elementwise, without a tape.
-    pub fn elu(&self) -> Tensor<T> {
-        self.map_rule(Elu)
-    }
-
-    /// `x * sigmoid(x)` elementwise, without a tape.
-    pub fn silu(&self) -> Tensor<T> {
-        self.map_rule(Silu)
-    }
-
-    /// `ln(1 + e^x)` elementwise, stable for large `|x|`, without a tape.
-    pub fn softplus(&self) -> Tensor<T> {
-        self.map_rule(Softplus)
-    }
-
-    /// `ln(sigmoid(x))` elementwise, stable for large `|x|`, without a tape.
-    pub fn log_sigmoid(&self) -> Tensor<T> {
-        self.map_rule(LogSigmoid)
-    }
-
-    /// The exact GELU, `x * Phi(x)`, elementwise, without a tape.
-    pub fn gelu(&self) -> Tensor<T> {
-        self.map_rule(Gelu)
     }
 }
 

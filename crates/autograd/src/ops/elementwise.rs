@@ -490,79 +490,70 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn div(self, other: Var<'t, T>) -> Var<'t, T> {
         self.apply(Binary(DivRule), &[other])
     }
+}
 
+/// The unary ops built on [`Unary`], one line each: every line gives `Var` its recorded method
+/// and `Tensor` the method of the same name, which runs the same forward without a tape.
+macro_rules! unary_methods {
+    ($($(#[doc = $doc:literal])* $name:ident $(($($arg:ident: $ty:ty),*))? => $rule:expr;)*) => {
+        impl<'t, T: Float> Var<'t, T> {
+            $(
+                $(#[doc = $doc])*
+                #[allow(clippy::should_implement_trait)] // `neg` beside `-`, which calls it
+                pub fn $name(self $($(, $arg: $ty)*)?) -> Var<'t, T> {
+                    self.apply(Unary($rule), &[])
+                }
+            )*
+        }
+
+        impl<T: Float> Tensor<T> {
+            $(
+                $(#[doc = $doc])*
+                ///
+                /// On a plain tensor: the same forward, without a tape.
+                #[allow(clippy::should_implement_trait)]
+                pub fn $name(&self $($(, $arg: $ty)*)?) -> Tensor<T> {
+                    self.map_rule($rule)
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use unary_methods;
+
+unary_methods! {
     /// `c * self`.
-    pub fn scale(self, c: T) -> Var<'t, T> {
-        self.apply(Unary(Scale(c)), &[])
-    }
-
+    scale(c: T) => Scale(c);
     /// `self + c` for a constant `c`.
-    pub fn add_scalar(self, c: T) -> Var<'t, T> {
-        self.apply(Unary(AddScalar(c)), &[])
-    }
-
+    add_scalar(c: T) => AddScalar(c);
     /// `-self`.
-    pub fn neg(self) -> Var<'t, T> {
-        self.apply(Unary(Neg), &[])
-    }
-
+    neg => Neg;
     /// `self^2` elementwise.
-    pub fn square(self) -> Var<'t, T> {
-        self.apply(Unary(Square), &[])
-    }
-
+    square => Square;
     /// `e^self` elementwise.
-    pub fn exp(self) -> Var<'t, T> {
-        self.apply(Unary(Exp), &[])
-    }
-
+    exp => Exp;
     /// `ln(self)` elementwise.
-    pub fn log(self) -> Var<'t, T> {
-        self.apply(Unary(Log), &[])
-    }
-
+    log => Log;
     /// `|self|` elementwise; its derivative at 0 is taken as 0.
-    pub fn abs(self) -> Var<'t, T> {
-        self.apply(Unary(Abs), &[])
-    }
-
+    abs => Abs;
     /// `sqrt(self)` elementwise; at 0 the value is 0 and the derivative inf, below 0 both are
     /// NaN (as in PyTorch).
-    pub fn sqrt(self) -> Var<'t, T> {
-        self.apply(Unary(Sqrt), &[])
-    }
-
+    sqrt => Sqrt;
     /// `1 / sqrt(self)` elementwise; inf at 0 (derivative -inf), NaN below 0.
-    pub fn rsqrt(self) -> Var<'t, T> {
-        self.apply(Unary(Rsqrt), &[])
-    }
-
+    rsqrt => Rsqrt;
     /// `1 / self` elementwise; ±inf at ±0 (derivative -inf).
-    pub fn recip(self) -> Var<'t, T> {
-        self.apply(Unary(Recip), &[])
-    }
-
+    recip => Recip;
     /// `self^n` elementwise for an integer `n`, negative too; `powi(0)` has derivative 0
     /// everywhere, 0 included (as in PyTorch).
-    pub fn powi(self, n: i32) -> Var<'t, T> {
-        self.apply(Unary(Powi(n)), &[])
-    }
-
+    powi(n: i32) => Powi(n);
     /// `self^c` elementwise for a real constant `c`: NaN for a negative base and non-integer
     /// `c`; derivative 0 everywhere for `c = 0` and inf at 0 for `0 < c < 1` (as in PyTorch).
-    pub fn powf(self, c: T) -> Var<'t, T> {
-        self.apply(Unary(Powf(c)), &[])
-    }
-
+    powf(c: T) => Powf(c);
     /// `sin(self)` elementwise (radians).
-    pub fn sin(self) -> Var<'t, T> {
-        self.apply(Unary(Sin), &[])
-    }
-
+    sin => Sin;
     /// `cos(self)` elementwise (radians).
-    pub fn cos(self) -> Var<'t, T> {
-        self.apply(Unary(Cos), &[])
-    }
+    cos => Cos;
 }
 
 macro_rules! var_operator {
@@ -610,47 +601,6 @@ impl<T: Float> Tensor<T> {
     /// If the shapes do not broadcast.
     pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
         crate::eval(&Binary(MulRule), &[self, other])
-    }
-
-    /// `c * self`, without a tape.
-    pub fn scale(&self, c: T) -> Tensor<T> {
-        self.map(|x| c * x)
-    }
-
-    /// `sqrt` elementwise, without a tape (0 at 0, NaN below 0).
-    pub fn sqrt(&self) -> Tensor<T> {
-        self.map_rule(Sqrt)
-    }
-
-    /// `1 / sqrt` elementwise, without a tape.
-    pub fn rsqrt(&self) -> Tensor<T> {
-        self.map_rule(Rsqrt)
-    }
-
-    /// `1 / x` elementwise, without a tape.
-    pub fn recip(&self) -> Tensor<T> {
-        self.map_rule(Recip)
-    }
-
-    /// `x^n` elementwise for an integer `n`, without a tape.
-    pub fn powi(&self, n: i32) -> Tensor<T> {
-        self.map_rule(Powi(n))
-    }
-
-    /// `x^c` elementwise for a real constant `c`, without a tape (NaN for a negative base and
-    /// non-integer `c`).
-    pub fn powf(&self, c: T) -> Tensor<T> {
-        self.map_rule(Powf(c))
-    }
-
-    /// `sin` elementwise, without a tape.
-    pub fn sin(&self) -> Tensor<T> {
-        self.map_rule(Sin)
-    }
-
-    /// `cos` elementwise, without a tape.
-    pub fn cos(&self) -> Tensor<T> {
-        self.map_rule(Cos)
     }
 }
 

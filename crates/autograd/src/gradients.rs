@@ -55,6 +55,7 @@ impl<'t, T: Float> Gradients<'t, T> {
 
     /// The gradient of the loss with respect to `param`, if it was recorded on this store's tape
     /// (with [`Tape::param`]) before backward.
+    #[inline]
     pub fn param(&self, param: &Param<T>) -> Option<&Tensor<T>> {
         let (position, index) = self.tape.param_node(param, self.next_param.get())?;
         self.next_param.set(position + 1);
@@ -78,6 +79,7 @@ impl<'t, T: Float> Gradients<'t, T> {
         grads.iter().zip(written).enumerate().filter_map(|(i, (g, &w))| w.then_some((i, g)))
     }
 
+    #[inline]
     fn at(&self, i: usize) -> Option<&Tensor<T>> {
         self.buffers.written.get(i).copied().unwrap_or(false).then(|| &self.buffers.grads[i])
     }

@@ -134,8 +134,10 @@ impl<T: Float> Tape<T> {
     /// assert_eq!(grads[&w].data(), &[6.0, -2.0]);
     /// assert_eq!(tape.len(), 3);
     /// ```
+    #[inline]
     pub fn param(&self, param: &Param<T>) -> Var<'_, T> {
-        if let Some(&(_, index)) = self.params.borrow().iter().find(|(id, _)| *id == param.id()) {
+        let found = self.params.borrow().iter().find(|(id, _)| *id == param.id()).map(|&(_, index)| index);
+        if let Some(index) = found {
             return Var::new(self, index);
         }
         let var = self.leaf(param.value());
@@ -146,6 +148,7 @@ impl<T: Float> Tape<T> {
     /// The position among this recording's parameters of `param`, and the node it became, if
     /// it was recorded. Optimisers ask in the order the forward pass recorded, so the search
     /// starts at position `hint`.
+    #[inline]
     pub(crate) fn param_node(&self, param: &Param<T>, hint: usize) -> Option<(usize, usize)> {
         let params = self.params.borrow();
         match params.get(hint) {

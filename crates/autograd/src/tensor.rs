@@ -192,17 +192,6 @@ impl<T: Float> Tensor<T> {
             .collect()
     }
 
-    /// The same data with another shape of the same size.
-    ///
-    /// # Panics
-    /// If the sizes differ.
-    pub fn reshape(mut self, shape: impl Into<Shape>) -> Self {
-        let shape = shape.into();
-        assert_eq!(shape.numel(), self.numel(), "reshape: {} to {shape}: sizes differ", self.shape);
-        self.shape = shape;
-        self
-    }
-
     /// A new tensor with `f` applied to each element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Self {
         Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| f(x)).collect() }

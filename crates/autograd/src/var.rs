@@ -7,6 +7,31 @@ use std::fmt;
 /// A value recorded on a [`Tape`]: a small `Copy` handle (a tape reference and a node index).
 ///
 /// Ops are methods (`x.matmul(w).add(b).relu()`), and `+ - * /` and unary `-` work on vars.
+/// Most have a `Tensor` method of the same name, which runs the same forward without a tape.
+///
+/// - Elementwise ([`ops::elementwise`](crate::ops::elementwise)): [`add`](Var::add),
+///   [`sub`](Var::sub), [`mul`](Var::mul), [`div`](Var::div) (broadcasting), [`scale`](Var::scale),
+///   [`add_scalar`](Var::add_scalar), [`neg`](Var::neg), [`square`](Var::square),
+///   [`exp`](Var::exp), [`log`](Var::log), [`abs`](Var::abs), [`sqrt`](Var::sqrt),
+///   [`rsqrt`](Var::rsqrt), [`recip`](Var::recip), [`powi`](Var::powi), [`powf`](Var::powf),
+///   [`sin`](Var::sin), [`cos`](Var::cos).
+/// - Activations ([`ops::activation`](crate::ops::activation)): [`relu`](Var::relu),
+///   [`sigmoid`](Var::sigmoid), [`tanh`](Var::tanh), [`leaky_relu`](Var::leaky_relu),
+///   [`elu`](Var::elu), [`silu`](Var::silu), [`softplus`](Var::softplus),
+///   [`log_sigmoid`](Var::log_sigmoid), [`gelu`](Var::gelu).
+/// - Matrices ([`ops::matmul`](crate::ops::matmul)): [`matmul`](Var::matmul),
+///   [`transpose`](Var::transpose).
+/// - Reductions ([`ops::reduce`](crate::ops::reduce)): [`sum`](Var::sum), [`mean`](Var::mean),
+///   [`sum_axis`](Var::sum_axis), [`mean_axis`](Var::mean_axis) and their `_keepdim` forms
+///   [`sum_axis_keepdim`](Var::sum_axis_keepdim), [`mean_axis_keepdim`](Var::mean_axis_keepdim).
+/// - Shapes ([`ops::shape`](crate::ops::shape)): [`reshape`](Var::reshape),
+///   [`unsqueeze`](Var::unsqueeze), [`squeeze`](Var::squeeze),
+///   [`broadcast_to`](Var::broadcast_to), [`concat`](Var::concat), [`stack`](Var::stack),
+///   [`narrow`](Var::narrow), [`slice`](Var::slice), [`flip`](Var::flip),
+///   [`swap_axes`](Var::swap_axes), [`permute`](Var::permute).
+/// - Softmax and losses ([`ops::softmax`](crate::ops::softmax), [`ops::pick`](crate::ops::pick)):
+///   [`log_softmax`](Var::log_softmax), [`softmax`](Var::softmax), [`pick`](Var::pick),
+///   [`nll`](Var::nll).
 #[derive(Clone, Copy)]
 pub struct Var<'t, T: Float = f32> {
     tape: &'t Tape<T>,

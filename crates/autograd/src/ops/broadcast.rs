@@ -62,14 +62,23 @@ pub(crate) struct Broadcast {
 
 impl Broadcast {
     /// The general case of [`Pairing::of`].
+    #[inline]
     fn new<T: Float>(a: &Shape, b: &Shape, rule: &impl BinaryRule<T>) -> Self {
+        Self::named(a, b, rule.name(), rule.symbol())
+    }
+
+    /// How `a` and `b` broadcast.
+    ///
+    /// # Panics
+    /// If they do not: `{op}: {a} {symbol} {b}: shapes do not broadcast`.
+    pub(crate) fn named(a: &Shape, b: &Shape, op: &str, symbol: &str) -> Self {
         let rank = a.rank().max(b.rank());
         let dim = |s: &Shape, k: usize| if k + s.rank() >= rank { s[k + s.rank() - rank] } else { 1 };
         let mut out = SmallVec::<[usize; 4]>::new();
         for k in 0..rank {
             let (da, db) = (dim(a, k), dim(b, k));
             if da != db && da != 1 && db != 1 {
-                panic!("{}: {a} {} {b}: shapes do not broadcast", rule.name(), rule.symbol());
+                panic!("{op}: {a} {symbol} {b}: shapes do not broadcast");
             }
             // An axis of 1 repeats to the other's length, 0 included: [3, 1] * [1, 0] is [3, 0].
             out.push(if da == 1 { db } else { da });
@@ -158,6 +167,29 @@ impl Broadcast {
                 for (k, &g) in g.iter().enumerate() {
                     put(&mut grad[start + k * stride], g * partial(ad[i + k * sa], bd[j + k * sb]));
                 }
+            }
+        });
+    }
+
+    /// `out = a` repeated over the broadcast shape, reading `a` only (`broadcast_to`).
+    pub fn expand_into<T: Float>(&self, out: &mut [T], ad: &[T]) {
+        let (n, sa) = (self.inner, self.inner_a);
+        self.for_each_row(|o, i, _| {
+            let out = &mut out[o..o + n];
+            if sa == 1 { out.copy_from_slice(&ad[i..i + n]) } else { out.fill(ad[i]) }
+        });
+    }
+
+    /// `grad += g` for `a`'s gradient, summed over the axes where `a` repeats (the backward of
+    /// [`expand_into`](Broadcast::expand_into)).
+    pub fn sum_into<T: Float>(&self, grad: &mut [T], gd: &[T]) {
+        let (n, sa) = (self.inner, self.inner_a);
+        self.for_each_row(|o, i, _| {
+            let g = &gd[o..o + n];
+            if sa == 1 {
+                grad[i..i + n].iter_mut().zip(g).for_each(|(d, &g)| *d += g);
+            } else {
+                grad[i] += g.iter().copied().sum::<T>();
             }
         });
     }

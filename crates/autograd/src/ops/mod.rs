@@ -7,4 +7,5 @@ pub mod elementwise;
 pub mod matmul;
 pub mod pick;
 pub mod reduce;
+pub mod shape;
 pub mod softmax;

@@ -13,6 +13,13 @@
 //! a case cheap. Binary ops get every broadcast: each operand keeps or drops (to 1) each axis of
 //! a common output shape, and may drop leading axes.
 //!
+//! The shape ops and the axis reductions also get empty tensors: their fixed cases are a scalar
+//! (where the op takes one), a vector, `1 x n`, `n x 1`, a matrix, rank 3, `[m, 0, n]` and `[0]`
+//! ([`fixed_shapes`]), and their generated shapes have an axis of length 0 an eighth of the time
+//! ([`shape_or_empty`]). Concat joins 1 to 4 inputs, some of length 0 along the axis; stack 1 to 4;
+//! narrow and slice get empty and whole ranges; `mean_axis` never reduces an empty axis (it
+//! panics there), `sum_axis` does.
+//!
 //! **Values**, chosen so that a failure means a wrong gradient, not a bad finite difference
 //! (the stencil samples `x ± 2 eps`, `eps = 1e-3`):
 //! - smooth ops: uniform in `[-2, 2]`; sigmoid, tanh, silu, softplus and log_sigmoid in
@@ -43,8 +50,10 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestRunner;
+use rand::seq::SliceRandom;
 use rand::{RngExt, rngs::StdRng};
 use std::fmt;
+use std::ops::Range;
 use tapegrad::autograd::{Tape, Tensor, Var};
 use tapegrad::nn::{softmax_cross_entropy, softmax_cross_entropy_soft};
 
@@ -76,22 +85,36 @@ pub struct OpRow {
 pub struct Args {
     /// The constant of `scale` and `add_scalar`.
     pub scalar: f64,
-    /// The axis of `sum_axis` and `mean_axis`.
+    /// The axis of `sum_axis`, `mean_axis`, `flip`, `concat`, `narrow`, ...
     pub axis: usize,
     /// One class per row, for `pick`, `nll` and cross-entropy.
     pub labels: Vec<usize>,
+    /// The target shape of `reshape` and `broadcast_to`.
+    pub shape: Vec<usize>,
+    /// The range of `narrow` and `slice` along `axis`.
+    pub range: Range<usize>,
+    /// The permutation of `permute`, or the two axes of `swap_axes`.
+    pub axes: Vec<usize>,
 }
 
-/// The arguments of an op in a random graph: halving, reducing over rows.
-pub const GRAPH_ARGS: Args = Args { scalar: 0.5, axis: 0, labels: Vec::new() };
+/// The arguments of an op in a random graph: halving, reducing over rows, flipping rows.
+pub const GRAPH_ARGS: Args =
+    Args { scalar: 0.5, axis: 0, labels: Vec::new(), shape: Vec::new(), range: 0..0, axes: Vec::new() };
+
+/// The longest axis a random graph (`prop_graphs.rs`) makes: its leaves' sizes stop here, and
+/// no op there grows an axis past it (concat is only applied up to it), so a graph's values keep
+/// at most `GRAPH_MAX_DIM^2` elements, which its rounding bound counts on.
+pub const GRAPH_MAX_DIM: usize = 5;
 
 /// How an op's input shapes are built from random sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shapes {
     /// One input of any shape, rank 0 to 3, and a constant in `[-3, 3)`.
     Any,
-    /// One input of rank 1 to 3 and one of its axes.
+    /// One input of rank 1 to 3 and one of its axes, never empty (another axis may be).
     Axis,
+    /// One input of rank 1 to 3 and one of its axes, which may be empty.
+    AxisOrEmpty,
     /// One input of rank 1 to 3, worked on along its last axis.
     Rows,
     /// One matrix.
@@ -104,6 +127,26 @@ pub enum Shapes {
     Labelled,
     /// Two `[n, c]` matrices: scores and target distributions.
     Targets,
+    /// One input of rank 0 to 3 and a target shape of as many elements (`Args::shape`).
+    Reshape,
+    /// One input of rank 0 to 3 and a place for a new axis, 0 to the rank.
+    NewAxis,
+    /// One input of rank 1 to 3 with length 1 along the chosen axis.
+    UnitAxis,
+    /// One input and a shape it broadcasts to (`Args::shape`).
+    BroadcastTo,
+    /// 1 to 4 inputs of rank 1 to 3 that agree except along the chosen axis, where each has
+    /// length 0 to 4.
+    Concat,
+    /// 1 to 4 inputs of one shape, rank 0 to 3, and a place for the new axis, 0 to the rank.
+    Stack,
+    /// One input of rank 1 to 3, one of its axes and a range within it (`Args::range`), empty
+    /// or whole now and then.
+    Range,
+    /// One input of rank 0 to 3 and a permutation of its axes (`Args::axes`).
+    Permutation,
+    /// One input of rank 1 to 3 and two of its axes (`Args::axes`), equal now and then.
+    AxisPair,
 }
 
 /// Where an input's values come from.
@@ -272,12 +315,13 @@ op_table! { $
         }),
     }
     sum_axis {
-        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].sum_axis(a.axis),
+        shapes: Shapes::AxisOrEmpty, domains: ANY, var: |v, a| v[0].sum_axis(a.axis),
         tensor: Some(|t, a| t[0].sum_axis(a.axis)),
         graph: Some(GraphRule { show: "sum_axis($a, 0)", apply: None, result: |a, _| reduce_rows(a, true) }),
     }
     mean_axis {
-        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].mean_axis(a.axis), tensor: None,
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].mean_axis(a.axis),
+        tensor: Some(|t, a| t[0].mean_axis(a.axis)),
         graph: Some(GraphRule { show: "mean_axis($a, 0)", apply: None, result: |a, _| reduce_rows(a, false) }),
     }
     transpose {
@@ -401,6 +445,114 @@ op_table! { $
         shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].gelu(),
         tensor: Some(|t, _| t[0].gelu()), graph: None,
     }
+    // Shape ops. They move values and change none, so in graphs they keep the bounds; there the
+    // ones that keep the rank (and, for concat, the axes at most GRAPH_MAX_DIM) are used.
+    reshape {
+        shapes: Shapes::Reshape, domains: ANY, var: |v, a| v[0].reshape(&a.shape[..]),
+        tensor: Some(|t, a| t[0].clone().reshape(&a.shape[..])),
+        graph: Some(GraphRule {
+            show: "reshape($a, reversed dims)",
+            apply: Some(|a, _| a.reshape(a.shape().dims().iter().rev().copied().collect::<Vec<_>>())),
+            result: |a, _| Some(Info { shape: a.shape.iter().rev().copied().collect(), ..a.clone() }),
+        }),
+    }
+    unsqueeze {
+        shapes: Shapes::NewAxis, domains: ANY, var: |v, a| v[0].unsqueeze(a.axis),
+        tensor: Some(|t, a| t[0].clone().unsqueeze(a.axis)), graph: None,
+    }
+    squeeze {
+        shapes: Shapes::UnitAxis, domains: ANY, var: |v, a| v[0].squeeze(a.axis),
+        tensor: Some(|t, a| t[0].clone().squeeze(a.axis)), graph: None,
+    }
+    broadcast_to {
+        shapes: Shapes::BroadcastTo, domains: ANY, var: |v, a| v[0].broadcast_to(&a.shape[..]),
+        tensor: Some(|t, a| t[0].broadcast_to(&a.shape[..])), graph: None,
+    }
+    concat {
+        shapes: Shapes::Concat, domains: LIST, var: |v, a| Var::concat(v, a.axis),
+        tensor: Some(|t, a| Tensor::concat(t, a.axis)),
+        graph: Some(GraphRule {
+            show: "concat([$a, $b], 0)",
+            apply: Some(|a, b| Var::concat(&[a, b], 0)),
+            result: |a, b| {
+                let (&m, rest) = a.shape.split_first()?;
+                let (&k, rest_b) = b.shape.split_first()?;
+                (rest == rest_b && m + k <= GRAPH_MAX_DIM).then_some(())?;
+                let shape = [&[m + k], rest].concat();
+                Some(Info { shape, bound: a.bound.max(b.bound), slope: a.slope.max(b.slope) })
+            },
+        }),
+    }
+    stack {
+        shapes: Shapes::Stack, domains: LIST, var: |v, a| Var::stack(v, a.axis),
+        tensor: Some(|t, a| Tensor::stack(t, a.axis)), graph: None,
+    }
+    narrow {
+        shapes: Shapes::Range, domains: ANY, var: |v, a| v[0].narrow(a.axis, a.range.start, a.range.len()),
+        tensor: Some(|t, a| t[0].narrow(a.axis, a.range.start, a.range.len())),
+        // All rows but the first: their gradient is 0.
+        graph: Some(GraphRule {
+            show: "narrow($a, 0, 1, len - 1)",
+            apply: Some(|a, _| a.narrow(0, 1, a.shape()[0] - 1)),
+            result: |a, _| {
+                let (&m, rest) = a.shape.split_first()?;
+                (m >= 2).then(|| Info { shape: [&[m - 1], rest].concat(), ..a.clone() })
+            },
+        }),
+    }
+    slice {
+        shapes: Shapes::Range, domains: ANY, var: |v, a| v[0].slice(a.axis, a.range.clone()),
+        tensor: Some(|t, a| t[0].slice(a.axis, a.range.clone())), graph: None,
+    }
+    flip {
+        shapes: Shapes::AxisOrEmpty, domains: ANY, var: |v, a| v[0].flip(a.axis), tensor: Some(|t, a| t[0].flip(a.axis)),
+        graph: Some(GraphRule {
+            show: "flip($a, 0)",
+            apply: None,
+            result: |a, _| {
+                a.shape.first()?;
+                a.with(a.bound, a.slope)
+            },
+        }),
+    }
+    swap_axes {
+        shapes: Shapes::AxisPair, domains: ANY, var: |v, a| v[0].swap_axes(a.axes[0], a.axes[1]),
+        tensor: Some(|t, a| t[0].swap_axes(a.axes[0], a.axes[1])),
+        graph: Some(GraphRule {
+            show: "swap_axes($a, 0, last)",
+            apply: Some(|a, _| a.swap_axes(0, a.shape().rank() - 1)),
+            result: |a, _| {
+                let mut shape = a.shape.clone();
+                let last = shape.len().checked_sub(1)?;
+                shape.swap(0, last);
+                Some(Info { shape, ..a.clone() })
+            },
+        }),
+    }
+    permute {
+        shapes: Shapes::Permutation, domains: ANY, var: |v, a| v[0].permute(&a.axes),
+        tensor: Some(|t, a| t[0].permute(&a.axes)), graph: None,
+    }
+    sum_axis_keepdim {
+        shapes: Shapes::AxisOrEmpty, domains: ANY, var: |v, a| v[0].sum_axis_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].sum_axis_keepdim(a.axis)),
+        graph: Some(GraphRule { show: "sum_axis_keepdim($a, 0)", apply: None, result: |a, _| keep_rows(a, true) }),
+    }
+    mean_axis_keepdim {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].mean_axis_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].mean_axis_keepdim(a.axis)),
+        graph: Some(GraphRule { show: "mean_axis_keepdim($a, 0)", apply: None, result: |a, _| keep_rows(a, false) }),
+    }
+}
+
+/// Up to four inputs of one domain, for concat and stack (a case takes as many as it has shapes).
+const LIST: &[Domain] = &[Domain::Range(-2.0, 2.0); 4];
+
+/// `sum_axis_keepdim(0)` or `mean_axis_keepdim(0)` in a graph: as [`reduce_rows`], with the
+/// axis kept as 1.
+fn keep_rows(a: &Info, sum: bool) -> Option<Info> {
+    let reduced = reduce_rows(a, sum)?;
+    Some(Info { shape: [&[1], &reduced.shape[..]].concat(), ..reduced })
 }
 
 /// Smooth activations saturate outside `[-5, 5]`, where their gradients become too small for
@@ -464,9 +616,9 @@ impl OpRow {
         }
     }
 
-    /// Whether the op takes two tensors.
+    /// Whether the op takes two tensors, or more (a random graph gives it two).
     pub fn is_binary(&self) -> bool {
-        self.domains.len() == 2
+        self.domains.len() >= 2
     }
 
     /// Gradchecks the op on its seeded fixed cases with [`check`]'s tolerance; the seed comes
@@ -541,6 +693,15 @@ impl Shapes {
                 // Lower ranks: a vector reduces to a scalar, a matrix to a row or a column.
                 out.push(on_axis(&[5], 0));
                 out.extend((0..2).map(|axis| on_axis(&[3, 4], axis)));
+                // Empty tensors, along an axis that is not the empty one: an empty result.
+                out.extend([on_axis(&[0, 3], 1), on_axis(&[2, 0, 3], 0), on_axis(&[2, 0, 3], 2)]);
+                out
+            }
+            Shapes::AxisOrEmpty => {
+                let mut out = Shapes::Axis.fixed(rng);
+                // Along the empty axis itself: zeros of the other axes' shape, or a [2, 1, 3] of them.
+                out.extend([(vec![vec![2, 0, 3]], Args { axis: 1, ..Args::default() })]);
+                out.push((vec![vec![0]], Args { axis: 0, ..Args::default() }));
                 out
             }
             // A single row, a batch, a rank-3 stack, and one class (log-softmax identically 0).
@@ -575,6 +736,88 @@ impl Shapes {
             Shapes::Targets => (0..FIXED_CASES)
                 .map(|_| plain(vec![vec![rng.random_range(1..=6), rng.random_range(1..=6)]; 2]))
                 .collect(),
+            Shapes::Reshape => fixed_shapes(rng)
+                .into_iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    let at = rng.random_range(0..=s.len());
+                    (vec![s.clone()], Args { shape: reshape_target(&s, k % 4, at), ..Args::default() })
+                })
+                .collect(),
+            Shapes::NewAxis => fixed_shapes(rng)
+                .into_iter()
+                .flat_map(|s| [0, s.len()].map(|axis| (vec![s.clone()], Args { axis, ..Args::default() })))
+                .collect(),
+            Shapes::UnitAxis => fixed_shapes(rng)
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(|mut s| {
+                    let axis = rng.random_range(0..s.len());
+                    s[axis] = 1;
+                    (vec![s], Args { axis, ..Args::default() })
+                })
+                .collect(),
+            Shapes::BroadcastTo => {
+                let mut out: Vec<_> = (0..2)
+                    .flat_map(|_| broadcast_pairs(rng))
+                    .flat_map(|(a, b)| {
+                        let out = broadcast(&a, &b).expect("broadcast_pairs broadcast");
+                        [a, b].map(|x| (vec![x], Args { shape: out.clone(), ..Args::default() }))
+                    })
+                    .collect();
+                // To an empty shape: a length-1 axis repeats 0 times.
+                out.push((vec![vec![1, 3]], Args { shape: vec![2, 0, 3], ..Args::default() }));
+                out
+            }
+            Shapes::Concat => fixed_shapes(rng)
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .flat_map(|s| {
+                    let axis = rng.random_range(0..s.len());
+                    // One input, and three of which the middle one is empty along the axis.
+                    [vec![2], vec![rng.random_range(1..=4), 0, rng.random_range(1..=4)]].map(|lens| {
+                        let shapes = lens.iter().map(|&len| with_axis(&s, axis, len)).collect();
+                        (shapes, Args { axis, ..Args::default() })
+                    })
+                })
+                .collect(),
+            Shapes::Stack => fixed_shapes(rng)
+                .into_iter()
+                .map(|s| {
+                    let (count, axis) = (rng.random_range(1..=3), rng.random_range(0..=s.len()));
+                    (vec![s; count], Args { axis, ..Args::default() })
+                })
+                .collect(),
+            Shapes::Range => fixed_shapes(rng)
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .flat_map(|s| {
+                    let axis = rng.random_range(0..s.len());
+                    let n = s[axis];
+                    // A random range (not empty, where the axis is not), the whole axis and an
+                    // empty range at its end.
+                    let start = rng.random_range(0..n.max(1));
+                    let len = rng.random_range(n.min(1)..=n - start.min(n));
+                    [start..start + len, 0..n, n..n]
+                        .map(|range| (vec![s.clone()], Args { axis, range, ..Args::default() }))
+                })
+                .collect(),
+            Shapes::Permutation => fixed_shapes(rng)
+                .into_iter()
+                .map(|s| {
+                    let mut axes: Vec<usize> = (0..s.len()).collect();
+                    axes.shuffle(rng);
+                    (vec![s], Args { axes, ..Args::default() })
+                })
+                .collect(),
+            Shapes::AxisPair => fixed_shapes(rng)
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let axes = vec![rng.random_range(0..s.len()), rng.random_range(0..s.len())];
+                    (vec![s], Args { axes, ..Args::default() })
+                })
+                .collect(),
         }
     }
 
@@ -585,7 +828,14 @@ impl Shapes {
             Shapes::Any => {
                 (shape(0), -3.0..3.0f64).prop_map(|(s, scalar)| (vec![s], Args { scalar, ..Args::default() })).boxed()
             }
-            Shapes::Axis => (shape(1), any::<Index>())
+            Shapes::Axis => (shape_or_empty(1), any::<Index>())
+                .prop_map(|(mut s, axis)| {
+                    let axis = axis.index(s.len());
+                    s[axis] = s[axis].max(1);
+                    (vec![s], Args { axis, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::AxisOrEmpty => (shape_or_empty(1), any::<Index>())
                 .prop_map(|(s, axis)| {
                     let axis = axis.index(s.len());
                     (vec![s], Args { axis, ..Args::default() })
@@ -603,6 +853,67 @@ impl Shapes {
                 })
                 .boxed(),
             Shapes::Targets => (dim(), dim()).prop_map(move |(n, c)| plain(vec![vec![n, c]; 2])).boxed(),
+            Shapes::Reshape => (shape_or_empty(0), 0..4usize, any::<Index>())
+                .prop_map(|(s, how, at)| {
+                    let shape = reshape_target(&s, how, at.index(s.len() + 1));
+                    (vec![s], Args { shape, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::NewAxis => (shape_or_empty(0), any::<Index>())
+                .prop_map(|(s, at)| {
+                    let axis = at.index(s.len() + 1);
+                    (vec![s], Args { axis, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::UnitAxis => (shape_or_empty(1), any::<Index>())
+                .prop_map(|(mut s, at)| {
+                    let axis = at.index(s.len());
+                    s[axis] = 1;
+                    (vec![s], Args { axis, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::BroadcastTo => (shape_or_empty(0), vec(any::<bool>(), 3), 0..=3usize)
+                .prop_map(|(out, keep, drop)| {
+                    let x =
+                        out.iter().zip(&keep).skip(drop.min(out.len())).map(|(&d, &k)| if k { d } else { 1 }).collect();
+                    (vec![x], Args { shape: out, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::Concat => (shape_or_empty(1), any::<Index>(), vec(0..=4usize, 1..=4))
+                .prop_map(|(s, at, lens)| {
+                    let axis = at.index(s.len());
+                    let shapes = lens.iter().map(|&len| with_axis(&s, axis, len)).collect();
+                    (shapes, Args { axis, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::Stack => (shape_or_empty(0), any::<Index>(), 1..=4usize)
+                .prop_map(|(s, at, count)| {
+                    let axis = at.index(s.len() + 1);
+                    (vec![s; count], Args { axis, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::Range => (shape_or_empty(1), any::<Index>(), any::<Index>(), any::<Index>())
+                .prop_map(|(s, at, from, len)| {
+                    let axis = at.index(s.len());
+                    let n = s[axis];
+                    let start = from.index(n + 1);
+                    let range = start..start + len.index(n - start + 1);
+                    (vec![s], Args { axis, range, ..Args::default() })
+                })
+                .boxed(),
+            Shapes::Permutation => shape_or_empty(0)
+                .prop_flat_map(|s| {
+                    let axes: Vec<usize> = (0..s.len()).collect();
+                    (Just(s), Just(axes).prop_shuffle())
+                })
+                .prop_map(|(s, axes)| (vec![s], Args { axes, ..Args::default() }))
+                .boxed(),
+            Shapes::AxisPair => (shape_or_empty(1), any::<Index>(), any::<Index>())
+                .prop_map(|(s, a, b)| {
+                    let axes = vec![a.index(s.len()), b.index(s.len())];
+                    (vec![s], Args { axes, ..Args::default() })
+                })
+                .boxed(),
         }
     }
 }
@@ -682,6 +993,53 @@ fn shape(min_rank: usize) -> BoxedStrategy<Vec<usize>> {
         vec(1..=4usize, 3).boxed(),
     ];
     proptest::strategy::Union::new(by_rank.into_iter().skip(min_rank)).boxed()
+}
+
+/// A shape of rank `min_rank` to 3 as [`shape`] makes, with one axis of length 0 an eighth of
+/// the time.
+fn shape_or_empty(min_rank: usize) -> BoxedStrategy<Vec<usize>> {
+    (shape(min_rank), proptest::option::weighted(0.125, any::<Index>()))
+        .prop_map(|(mut s, empty)| {
+            if let Some(at) = empty.filter(|_| !s.is_empty()) {
+                let len = s.len();
+                s[at.index(len)] = 0;
+            }
+            s
+        })
+        .boxed()
+}
+
+/// The seeded fixed shapes of the shape ops: a scalar, a vector, `1 x n`, `n x 1`, a matrix, rank
+/// 3, and two empty tensors.
+fn fixed_shapes(rng: &mut StdRng) -> Vec<Vec<usize>> {
+    let (m, n, k) = (rng.random_range(2..=5), rng.random_range(2..=5), rng.random_range(2..=4));
+    vec![vec![], vec![n], vec![1, n], vec![n, 1], vec![m, n], vec![k, m, n], vec![m, 0, n], vec![0]]
+}
+
+/// `dims` with axis `axis` of length `len`.
+fn with_axis(dims: &[usize], axis: usize, len: usize) -> Vec<usize> {
+    let mut dims = dims.to_vec();
+    dims[axis] = len;
+    dims
+}
+
+/// A shape of as many elements as `dims`, made in one of four ways: `dims` flattened (`how` 0),
+/// reversed (1), with the two axes from `at` merged (2, or `dims` itself below rank 2), or with
+/// an axis of length 1 inserted at `at` (3); `at` is at most the rank.
+fn reshape_target(dims: &[usize], how: usize, at: usize) -> Vec<usize> {
+    let mut out = dims.to_vec();
+    match how {
+        0 => out = vec![dims.iter().product()],
+        1 => out.reverse(),
+        2 if dims.len() >= 2 => {
+            let i = at.min(dims.len() - 2);
+            let merged = out.remove(i + 1);
+            out[i] *= merged;
+        }
+        2 => {}
+        _ => out.insert(at, 1),
+    }
+    out
 }
 
 /// Two operand shapes that broadcast: each keeps each axis of a common shape or makes it 1, and

@@ -560,3 +560,46 @@ fn gelu_at_minus_two_zero_and_one() {
     let want = [0.022750131948179207200 - 2.0 * phi(-2.0), 0.5, 0.84134474606854294859 + phi(1.0)];
     assert_close("d gelu", y.sum().backward()[x].data(), &want, ULPS);
 }
+
+#[test]
+#[allow(clippy::excessive_precision)] // reference values keep all the digits they were given to
+fn erf_at_zero_one_and_minus_two_with_its_gaussian_derivative() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![0.0, 1.0, -2.0]));
+    let y = x.erf();
+    // erf(0) = 0; erf(1) = 0.842700792949714869 and erf(-2) = -0.995322265018952734 (mpmath at
+    // 30 digits; erf is odd).
+    assert_close("erf", y.value().data(), &[0.0, 0.84270079294971486934, -0.99532226501895273416], ULPS);
+    // d erf / dx = (2 / sqrt pi) e^(-x^2) (PyTorch's rule): 2 / sqrt pi at 0, times e^-1 and e^-4.
+    let c = std::f64::consts::FRAC_2_SQRT_PI;
+    assert_close("d erf", y.sum().backward()[x].data(), &[c, c * (-1f64).exp(), c * (-4f64).exp()], ULPS);
+}
+
+#[test]
+#[allow(clippy::excessive_precision)] // reference values keep all the digits they were given to
+fn gelu_tanh_at_minus_two_minus_one_zero_and_one() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([4], vec![-2.0, -1.0, 0.0, 1.0]));
+    let y = x.gelu_tanh();
+    // y = x (1 + tanh u) / 2, u = sqrt(2 / pi) (x + 0.044715 x^3), evaluated with mpmath at 30
+    // digits; at 0 u = 0, so y = 0 with slope (1 + tanh 0) / 2 = 1/2, as for the exact gelu.
+    let want = [-0.045402305912224981219, -0.15880800939172329522, 0.0, 0.84119199060827670478];
+    assert_close("gelu_tanh", y.value().data(), &want, ULPS);
+    // dy/dx = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2) / 2, the
+    // same mpmath evaluation. gelu_tanh(x) - gelu_tanh(-x) = x, so the slopes at ±1 sum to 1.
+    let dwant = [-0.086099256623618381565, -0.08296408384578255514, 0.5, 1.0829640838457825551];
+    assert_close("d gelu_tanh", y.sum().backward()[x].data(), &dwant, ULPS);
+}
+
+#[test]
+fn gelu_tanh_saturates_to_zero_and_identity_in_f32() {
+    let tape = Tape::<f32>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-1e4, 1e4, f32::NAN]));
+    let y = x.gelu_tanh();
+    // tanh(±sqrt(2/pi) (1e4 + 0.044715e12)) = ±1 exactly in f32: y = 0.5 x (1 ± 1) = -0 and 1e4,
+    // with slopes (1 ± 1) / 2 + 0 = 0 and 1 (1 - tanh^2 = 0 exactly, and x^2 = 1e8 is finite).
+    let v = y.value();
+    assert_eq!(&v.data()[..2], &[-0.0, 1e4]);
+    assert!(v.data()[2].is_nan());
+    assert_eq!(&y.sum().backward()[x].data()[..2], &[0.0, 1.0]);
+}

@@ -241,8 +241,14 @@ impl fmt::Debug for Graph {
     }
 }
 
+/// The indices in [`OPS`] of the ops of two operands.
+static BINARY: LazyLock<Vec<usize>> = LazyLock::new(|| (0..OPS.len()).filter(|&op| OPS[op].is_binary()).collect());
+
+/// A step's op is drawn from all of [`OPS`] half the time and from the binary ops alone the other
+/// half, so that broadcasts and reuse stay common however many unary ops the table has.
 fn step() -> impl Strategy<Value = Step> {
-    (0..OPS.len(), any::<u64>(), any::<u64>()).prop_map(|(op, a, b)| Step { op, a: Choice(a), b: Choice(b) })
+    let op = prop_oneof![0..OPS.len(), proptest::sample::select(BINARY.clone())];
+    (op, any::<u64>(), any::<u64>()).prop_map(|(op, a, b)| Step { op, a: Choice(a), b: Choice(b) })
 }
 
 /// Graphs of 1 to 4 leaves and 2 to 12 steps (fewer ops if a step finds no operand that fits).

@@ -16,9 +16,9 @@
 //! **Values**, chosen so that a failure means a wrong gradient, not a bad finite difference
 //! (the stencil samples `x ± 2 eps`, `eps = 1e-3`):
 //! - smooth ops: uniform in `[-2, 2]`; sigmoid, tanh, silu, softplus and log_sigmoid in
-//!   `[-5, 5]`, softmax in `[-6, 6]`; gelu in `[-3, 3]`, since further left its gradient falls
-//!   below 1e-5 and the stencil's rounding (about 1e-11 on a readout of many entries) would be
-//!   a relative error past the tolerance;
+//!   `[-5, 5]`, softmax in `[-6, 6]`; gelu, gelu_tanh and erf in `[-3, 3]`, since further out
+//!   their gradients fall below 1e-4 (gelu's below 1e-5 on the left) and the stencil's rounding
+//!   (about 1e-11 on a readout of many entries) would be a relative error past the tolerance;
 //! - relu, leaky_relu, elu and abs: magnitude in `[KINK_MARGIN, 2] = [0.05, 2]` with a random sign, so no sample
 //!   crosses the kink at 0 (the margin is 25 times the stencil's reach), and both slopes are
 //!   exercised;
@@ -326,8 +326,11 @@ op_table! { $
             },
         }),
     }
-    // Not in random graphs: an intermediate value can land within 2 eps of a kink (relu, abs),
-    // and the rest add nothing a graph's ops do not already compose.
+    // Not in random graphs: add_scalar and neg_operator add nothing a graph's ops do not already
+    // compose, and an intermediate value can land within 2 eps of the kinks of abs and relu (and
+    // of leaky_relu and elu below), where no difference quotient is right. The smooth ones below
+    // have graph rules; sqrt, rsqrt and recip only of `x^2 + 1`, like log, since a graph's values
+    // take either sign.
     add_scalar { shapes: Shapes::Any, domains: ANY, var: |v, a| v[0].add_scalar(a.scalar), tensor: None, graph: None, }
     neg_operator { shapes: Shapes::Any, domains: ANY, var: |v, _| -v[0], tensor: None, graph: None, }
     abs { shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].abs(), tensor: None, graph: None, }
@@ -335,14 +338,43 @@ op_table! { $
         shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].relu(),
         tensor: Some(|t, _| t[0].relu()), graph: None,
     }
-    sqrt { shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].sqrt(), tensor: Some(|t, _| t[0].sqrt()), graph: None, }
-    rsqrt { shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].rsqrt(), tensor: Some(|t, _| t[0].rsqrt()), graph: None, }
+    sqrt {
+        shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].sqrt(), tensor: Some(|t, _| t[0].sqrt()),
+        // d/dx sqrt(x^2 + 1) = x / sqrt(x^2 + 1), at most 1 in size.
+        graph: Some(GraphRule {
+            show: "sqrt($a^2 + 1)",
+            apply: Some(|a, _| a.square().add_scalar(1.0).sqrt()),
+            result: |a, _| a.with(a.bound.hypot(1.0), a.slope),
+        }),
+    }
+    rsqrt {
+        shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].rsqrt(), tensor: Some(|t, _| t[0].rsqrt()),
+        // d/dx (x^2 + 1)^-1/2 = -x (x^2 + 1)^-3/2, at most 0.385 in size (at x^2 = 1/2).
+        graph: Some(GraphRule {
+            show: "rsqrt($a^2 + 1)",
+            apply: Some(|a, _| a.square().add_scalar(1.0).rsqrt()),
+            result: |a, _| a.with(1.0, 0.39 * a.slope),
+        }),
+    }
     recip {
         shapes: Shapes::Any, domains: &[Domain::AwayFromZero(0.25, 2.0)], var: |v, _| v[0].recip(),
-        tensor: Some(|t, _| t[0].recip()), graph: None,
+        tensor: Some(|t, _| t[0].recip()),
+        // d/dx 1 / (x^2 + 1) = -2x / (x^2 + 1)^2, at most 0.65 in size (at x^2 = 1/3).
+        graph: Some(GraphRule {
+            show: "recip($a^2 + 1)",
+            apply: Some(|a, _| a.square().add_scalar(1.0).recip()),
+            result: |a, _| a.with(1.0, 0.65 * a.slope),
+        }),
     }
     // Integer powers on either sign: odd, even, negative and the constant x^0.
-    powi_3 { shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(3), tensor: Some(|t, _| t[0].powi(3)), graph: None, }
+    powi_3 {
+        shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(3), tensor: Some(|t, _| t[0].powi(3)),
+        graph: Some(GraphRule {
+            show: "$a^3",
+            apply: None,
+            result: |a, _| a.with(a.bound.powi(3), 3.0 * a.bound * a.bound * a.slope),
+        }),
+    }
     powi_0 { shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(0), tensor: Some(|t, _| t[0].powi(0)), graph: None, }
     powi_neg2 {
         shapes: Shapes::Any, domains: &[Domain::AwayFromZero(0.5, 2.0)], var: |v, _| v[0].powi(-2),
@@ -361,8 +393,14 @@ op_table! { $
         shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].powf(0.5), tensor: Some(|t, _| t[0].powf(0.5)),
         graph: None,
     }
-    sin { shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].sin(), tensor: Some(|t, _| t[0].sin()), graph: None, }
-    cos { shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].cos(), tensor: Some(|t, _| t[0].cos()), graph: None, }
+    sin {
+        shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].sin(), tensor: Some(|t, _| t[0].sin()),
+        graph: Some(GraphRule { show: "sin($a)", apply: None, result: |a, _| a.with(a.bound.min(1.0), a.slope) }),
+    }
+    cos {
+        shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].cos(), tensor: Some(|t, _| t[0].cos()),
+        graph: Some(GraphRule { show: "cos($a)", apply: None, result: |a, _| a.with(1.0, a.slope) }),
+    }
     add_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] + v[1], tensor: None, graph: None, }
     sub_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] - v[1], tensor: None, graph: None, }
     mul_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] * v[1], tensor: None, graph: None, }
@@ -394,12 +432,44 @@ op_table! { $
         tensor: Some(|t, _| t[0].leaky_relu(0.1)), graph: None,
     }
     elu { shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].elu(), tensor: Some(|t, _| t[0].elu()), graph: None, }
-    silu { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].silu(), tensor: Some(|t, _| t[0].silu()), graph: None, }
-    softplus { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].softplus(), tensor: Some(|t, _| t[0].softplus()), graph: None, }
-    log_sigmoid { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].log_sigmoid(), tensor: Some(|t, _| t[0].log_sigmoid()), graph: None, }
+    // The smooth ones in graphs: |silu x| and |gelu x| are at most |x|, softplus and
+    // -log_sigmoid at most |x| + ln 2; the slopes are at most 1.1 (silu), 1.13 (gelu) and 1.
+    silu {
+        shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].silu(), tensor: Some(|t, _| t[0].silu()),
+        graph: Some(GraphRule { show: "silu($a)", apply: None, result: |a, _| a.with(a.bound, 1.1 * a.slope) }),
+    }
+    softplus {
+        shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].softplus(), tensor: Some(|t, _| t[0].softplus()),
+        graph: Some(GraphRule {
+            show: "softplus($a)",
+            apply: None,
+            result: |a, _| a.with(a.bound + std::f64::consts::LN_2, a.slope),
+        }),
+    }
+    log_sigmoid {
+        shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].log_sigmoid(), tensor: Some(|t, _| t[0].log_sigmoid()),
+        graph: Some(GraphRule {
+            show: "log_sigmoid($a)",
+            apply: None,
+            result: |a, _| a.with(a.bound + std::f64::consts::LN_2, a.slope),
+        }),
+    }
     gelu {
         shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].gelu(),
-        tensor: Some(|t, _| t[0].gelu()), graph: None,
+        tensor: Some(|t, _| t[0].gelu()),
+        graph: Some(GraphRule { show: "gelu($a)", apply: None, result: |a, _| a.with(a.bound, 1.13 * a.slope) }),
+    }
+    // Elementwise and reductions
+    // gelu_tanh like gelu (the same bounds: |y| <= |x|, slope at most 1.129); erf is bounded by
+    // 1 with slope at most 2 / sqrt(pi) = 1.128.
+    gelu_tanh {
+        shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].gelu_tanh(),
+        tensor: Some(|t, _| t[0].gelu_tanh()),
+        graph: Some(GraphRule { show: "gelu_tanh($a)", apply: None, result: |a, _| a.with(a.bound, 1.13 * a.slope) }),
+    }
+    erf {
+        shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].erf(), tensor: Some(|t, _| t[0].erf()),
+        graph: Some(GraphRule { show: "erf($a)", apply: None, result: |a, _| a.with(1.0, 1.13 * a.slope) }),
     }
 }
 

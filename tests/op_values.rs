@@ -603,3 +603,141 @@ fn gelu_tanh_saturates_to_zero_and_identity_in_f32() {
     assert!(v.data()[2].is_nan());
     assert_eq!(&y.sum().backward()[x].data()[..2], &[0.0, 1.0]);
 }
+
+/// `f(a, b)` and the gradients of its sum with respect to `a` and `b`, on a tape of `T`, as f64.
+fn binary_value_and_gradients<T: Float>(
+    (sa, a): (&[usize], &[f64]),
+    (sb, b): (&[usize], &[f64]),
+    f: impl for<'t> Fn(Var<'t, T>, Var<'t, T>) -> Var<'t, T>,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let tape = Tape::<T>::new();
+    let leaf = |s: &[usize], v: &[f64]| tape.leaf(Tensor::from_vec(s, v.iter().map(|&v| T::from_f64(v)).collect()));
+    let (x, y) = (leaf(sa, a), leaf(sb, b));
+    let z = f(x, y);
+    let f64s = |t: &Tensor<T>| t.data().iter().map(|v| v.to_f64()).collect::<Vec<_>>();
+    let grads = z.sum().backward();
+    (f64s(&z.value()), f64s(&grads[x]), f64s(&grads[y]))
+}
+
+/// clamp and its one-sided forms at and beyond the bounds, NaN, and lo > hi.
+fn clamp_points<T: Float>() {
+    let nan = f64::NAN;
+    let xs = [-2.0, -1.0, 0.5, 1.0, 3.0, nan];
+    // Clamped to [-1, 1]; PyTorch's clamp_backward passes the gradient where lo <= x <= hi, so
+    // at both bounds too, and not at NaN (where both comparisons are false); NaN stays NaN.
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp(T::from_f64(-1.0), T::from_f64(1.0)));
+    assert_same("clamp", &v, &[-1.0, -1.0, 0.5, 1.0, 1.0, nan]);
+    assert_same("clamp'", &g, &[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    // lo = 2 > hi = 1: min(max(x, 2), 1) = 1 for every number (PyTorch's documented result), and
+    // lo <= x <= hi holds nowhere, so no gradient passes.
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp(T::from_f64(2.0), T::ONE));
+    assert_same("clamp(2, 1)", &v, &[1.0, 1.0, 1.0, 1.0, 1.0, nan]);
+    assert_same("clamp(2, 1)'", &g, &[0.0; 6]);
+    // clamp_min(1): grad * (x >= 1); clamp_max(1): grad * (x <= 1). Both pass at the bound.
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp_min(T::ONE));
+    assert_same("clamp_min", &v, &[1.0, 1.0, 1.0, 1.0, 3.0, nan]);
+    assert_same("clamp_min'", &g, &[0.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp_max(T::ONE));
+    assert_same("clamp_max", &v, &[-2.0, -1.0, 0.5, 1.0, 1.0, nan]);
+    assert_same("clamp_max'", &g, &[1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    // Off the tape, the same values.
+    let t = Tensor::from_vec([6], xs.iter().map(|&x| T::from_f64(x)).collect());
+    let off: Vec<f64> = t.clamp(T::from_f64(-1.0), T::ONE).data().iter().map(|v| v.to_f64()).collect();
+    assert_same("Tensor::clamp", &off, &[-1.0, -1.0, 0.5, 1.0, 1.0, nan]);
+}
+
+#[test]
+fn clamp_passes_the_gradient_at_its_bounds_like_pytorch_in_f32() {
+    clamp_points::<f32>();
+}
+
+#[test]
+fn clamp_passes_the_gradient_at_its_bounds_like_pytorch_in_f64() {
+    clamp_points::<f64>();
+}
+
+/// maximum and minimum on ties, NaN, and a broadcast tie.
+fn maximum_minimum_points<T: Float>() {
+    let nan = f64::NAN;
+    let (a, b) = ([1.0, 2.0, 3.0, nan, 0.0], [2.0, 2.0, 1.0, 0.0, nan]);
+    // PyTorch's maximum backward: a's gradient where(a == b, g / 2, g) masked to 0 where a < b,
+    // b's the mirror image: a tie splits evenly. NaN makes every comparison false, so both
+    // operands get the full gradient there, and the value is NaN.
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[5], &a), (&[5], &b), |a, b| a.maximum(b));
+    assert_same("maximum", &v, &[2.0, 2.0, 3.0, nan, nan]);
+    assert_same("d maximum / da", &ga, &[0.0, 0.5, 1.0, 1.0, 1.0]);
+    assert_same("d maximum / db", &gb, &[1.0, 0.5, 0.0, 1.0, 1.0]);
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[5], &a), (&[5], &b), |a, b| a.minimum(b));
+    assert_same("minimum", &v, &[1.0, 2.0, 1.0, nan, nan]);
+    assert_same("d minimum / da", &ga, &[1.0, 0.5, 0.0, 1.0, 1.0]);
+    assert_same("d minimum / db", &gb, &[0.0, 0.5, 1.0, 1.0, 1.0]);
+    // A scalar 2 against [1, 2, 3]: maximum [2, 2, 3]; the scalar wins once, ties once and loses
+    // once, so its gradient sums 1 + 1/2 + 0.
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[3], &[1.0, 2.0, 3.0]), (&[], &[2.0]), |a, b| a.maximum(b));
+    assert_same("maximum with a scalar", &v, &[2.0, 2.0, 3.0]);
+    assert_same("d maximum / dx", &ga, &[0.0, 0.5, 1.0]);
+    assert_same("d maximum / ds", &gb, &[1.5]);
+}
+
+#[test]
+fn maximum_and_minimum_split_ties_and_pass_nan_like_pytorch_in_f32() {
+    maximum_minimum_points::<f32>();
+}
+
+#[test]
+fn maximum_and_minimum_split_ties_and_pass_nan_like_pytorch_in_f64() {
+    maximum_minimum_points::<f64>();
+}
+
+#[test]
+fn select_sends_the_gradient_to_the_chosen_side_only_even_past_a_nan() {
+    use tapegrad::autograd::Mask;
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::from_vec([3], vec![1.0, 2.0, 3.0]));
+    let b = tape.leaf(Tensor::from_vec([3], vec![f64::NAN, 20.0, f64::INFINITY]));
+    let mask = Mask::new([3], vec![true, false, true]);
+    let y = Var::select(&mask, a, b);
+    // [a0, b1, a2]: the NaN and the inf of b are not chosen, so they appear nowhere.
+    assert_eq!(y.value().data(), &[1.0, 20.0, 3.0]);
+    // PyTorch's where backward: a's gradient where(mask, g, 0), b's where(mask, 0, g), exact
+    // zeros (not 0 * g), under the weights [1, 10, 100].
+    let w = tape.constant(Tensor::from_vec([3], vec![1.0, 10.0, 100.0]));
+    let grads = (y * w).sum().backward();
+    assert_eq!(grads[a].data(), &[1.0, 0.0, 100.0]);
+    assert_eq!(grads[b].data(), &[0.0, 10.0, 0.0]);
+    // The flipped mask swaps the roles.
+    let z = Var::select(&mask.not(), a, b);
+    assert_eq!(z.value().data()[1], 2.0);
+}
+
+/// pow with both operands recorded, at zero and negative bases.
+fn pow_points<T: Float>() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let a = [2.0, 4.0, 0.0, 0.0, 0.0, 0.0, -2.0, -2.0];
+    let b = [3.0, 0.5, 0.0, 2.0, 0.5, -1.0, 2.0, 0.5];
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[8], &a), (&[8], &b), |a, b| a.pow(b));
+    // 2^3 = 8, 4^0.5 = 2, 0^0 = 1, 0^2 = 0, 0^0.5 = 0, 0^-1 = inf, (-2)^2 = 4, (-2)^0.5 = NaN.
+    assert_same("pow", &v, &[8.0, 2.0, 1.0, 0.0, 0.0, inf, 4.0, nan]);
+    // d/da = b a^(b-1), taken as 0 where b = 0 (PyTorch's pow_backward_self):
+    // 3 * 4 = 12, 0.5 / 2 = 0.25, 0, 2 * 0 = 0, 0.5 * 0^-0.5 = inf, -1 * 0^-2 = -inf, 2 * -2 = -4,
+    // and NaN for the square root of -2.
+    assert_same("d pow / da", &ga, &[12.0, 0.25, 0.0, 0.0, inf, -inf, -4.0, nan]);
+    // d/db = a^b ln a, taken as 0 where a = 0 and b >= 0 (pow_backward_exponent): 8 ln 2 and
+    // 2 ln 4 = 4 ln 2 (compared below within rounding), three masked zeros, inf * ln 0 = -inf at
+    // 0^-1, and NaN wherever ln a is (a < 0), even where the value is a number.
+    assert_same("d pow / db (exact entries)", &gb[2..], &[0.0, 0.0, 0.0, -inf, nan, nan]);
+    let ln2 = std::f64::consts::LN_2;
+    // Four ulps of 8 ln 2 = 5.5 in T: a rounding each in pow, ln, the product and the reference.
+    let tol = 4.0 * 8.0 * ln2 * common::machine_epsilon::<T>();
+    assert_close("d pow / db", &gb[..2], &[8.0 * ln2, 4.0 * ln2], tol);
+}
+
+#[test]
+fn pow_masks_the_log_at_a_zero_base_like_pytorch_in_f32() {
+    pow_points::<f32>();
+}
+
+#[test]
+fn pow_masks_the_log_at_a_zero_base_like_pytorch_in_f64() {
+    pow_points::<f64>();
+}

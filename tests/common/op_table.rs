@@ -32,6 +32,14 @@
 //! - powf with the case's exponent in `[-3, 3)`: in `[0.5, 4]`; powi(3) and powi(0) in `[-2, 2]`,
 //!   powi(-2) and powi(-3): magnitude in `[0.5, 2]`, either sign;
 //! - sin and cos: in `[-4, 4]`, more than a period.
+//! - clamp(-1, 1), clamp_min(-1) and clamp_max(1): in `[-2, 2]`, pushed `KINK_MARGIN` away from
+//!   the bounds -1 and 1, so no sample crosses a kink;
+//! - maximum and minimum: one operand in the even cells of width 1/4 of `[-2, 2.25]`, the other
+//!   in the odd ones, each cell's last fifth empty, so every pair the broadcast meets differs by
+//!   at least `KINK_MARGIN` (a tie is a kink) and either operand wins;
+//! - pow: bases in `[0.5, 2.5)` (positive: `ln a` in its exponent partial), exponents in
+//!   `[-2, 2)`; select: both operands in `[-2, 2]`, and a random mask that broadcasts with them
+//!   (`Shapes::Select`).
 //!
 //! Each op's output `y` is read out as `sum(y * c)` for fixed distinct weights `c` (see
 //! [`weighted_sum`]), so that a backward routing `g[i]` to the wrong entry is caught.
@@ -45,7 +53,7 @@ use proptest::sample::Index;
 use proptest::test_runner::TestRunner;
 use rand::{RngExt, rngs::StdRng};
 use std::fmt;
-use tapegrad::autograd::{Tape, Tensor, Var};
+use tapegrad::autograd::{Mask, Tape, Tensor, Var};
 use tapegrad::nn::{softmax_cross_entropy, softmax_cross_entropy_soft};
 
 /// The recorded op: inputs as vars, in the order of [`OpRow::domains`].
@@ -80,10 +88,12 @@ pub struct Args {
     pub axis: usize,
     /// One class per row, for `pick`, `nll` and cross-entropy.
     pub labels: Vec<usize>,
+    /// The mask of `select`.
+    pub mask: Option<Mask>,
 }
 
 /// The arguments of an op in a random graph: halving, reducing over rows.
-pub const GRAPH_ARGS: Args = Args { scalar: 0.5, axis: 0, labels: Vec::new() };
+pub const GRAPH_ARGS: Args = Args { scalar: 0.5, axis: 0, labels: Vec::new(), mask: None };
 
 /// How an op's input shapes are built from random sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +108,8 @@ pub enum Shapes {
     Matrix,
     /// Two operands that broadcast.
     Broadcast,
+    /// Two operands and a mask ([`Args::mask`]) that broadcast together.
+    Select,
     /// `[m, k]` and `[k, n]`.
     Matmul,
     /// A `[n, c]` matrix and one label in `0..c` per row.
@@ -115,6 +127,13 @@ pub enum Domain {
     AwayFromZero(f64, f64),
     /// Rows that sum to 1, each entry at least `1e-3 / (c + 1e-3)`: soft targets.
     Distribution,
+    /// Uniform in `[lo, hi)`, pushed [`KINK_MARGIN`] away from each of the points: off the kinks
+    /// of `clamp`.
+    AwayFrom(f64, f64, &'static [f64]),
+    /// Uniform in `[-2, 2)`, squeezed into the even (`false`) or the odd (`true`) cells of width
+    /// 1/4, leaving each cell's last fifth empty: any even value and any odd one are at least
+    /// [`KINK_MARGIN`] apart, so two operands of `maximum` never come near a tie.
+    Cells(bool),
 }
 
 /// How a random graph (`prop_graphs.rs`) applies an op, and what it does to the bounds there.
@@ -471,6 +490,68 @@ op_table! { $
         shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].erf(), tensor: Some(|t, _| t[0].erf()),
         graph: Some(GraphRule { show: "erf($a)", apply: None, result: |a, _| a.with(1.0, 1.13 * a.slope) }),
     }
+    // clamp and its one-sided forms keep off their kinks at -1 and 1; maximum and minimum take
+    // their operands from interleaved cells, so no pair comes within KINK_MARGIN of a tie. None
+    // of them is in random graphs, where a value can land on a kink or a tie (maximum(a, a)).
+    clamp {
+        shapes: Shapes::Any, domains: CLAMPED, var: |v, _| v[0].clamp(-1.0, 1.0),
+        tensor: Some(|t, _| t[0].clamp(-1.0, 1.0)), graph: None,
+    }
+    clamp_min {
+        shapes: Shapes::Any, domains: CLAMPED, var: |v, _| v[0].clamp_min(-1.0),
+        tensor: Some(|t, _| t[0].clamp_min(-1.0)), graph: None,
+    }
+    clamp_max {
+        shapes: Shapes::Any, domains: CLAMPED, var: |v, _| v[0].clamp_max(1.0),
+        tensor: Some(|t, _| t[0].clamp_max(1.0)), graph: None,
+    }
+    maximum {
+        shapes: Shapes::Broadcast, domains: UNTIED, var: |v, _| v[0].maximum(v[1]),
+        tensor: Some(|t, _| t[0].maximum(t[1])), graph: None,
+    }
+    minimum {
+        shapes: Shapes::Broadcast, domains: UNTIED, var: |v, _| v[0].minimum(v[1]),
+        tensor: Some(|t, _| t[0].minimum(t[1])), graph: None,
+    }
+    // select is smooth for a fixed mask: in graphs with a checkerboard of the output's shape.
+    select {
+        shapes: Shapes::Select, domains: PAIR, var: |v, a| Var::select(a.mask.as_ref().expect("a mask"), v[0], v[1]),
+        tensor: Some(|t, a| Tensor::select(a.mask.as_ref().expect("a mask"), t[0], t[1])),
+        graph: Some(GraphRule {
+            show: "select(checkerboard, $a, $b)",
+            apply: Some(|a, b| {
+                let out = broadcast(a.shape().dims(), b.shape().dims()).expect("checked by the rule");
+                Var::select(&checkerboard(&out), a, b)
+            }),
+            result: |a, b| broadcast_info(a, b, a.bound.max(b.bound), a.slope.max(b.slope)),
+        }),
+    }
+    // Bases in [0.5, 2.5) and exponents in [-2, 2): a^b between 0.06 and 16. In graphs only as
+    // (a^2 + 1)^b, whose base is at least 1: d = y (b 2a / (a^2 + 1) da + ln(a^2 + 1) db), and
+    // 2|a| / (a^2 + 1) <= 1.
+    pow {
+        shapes: Shapes::Broadcast, domains: &[Domain::Range(0.5, 2.5), Domain::Range(-2.0, 2.0)],
+        var: |v, _| v[0].pow(v[1]), tensor: Some(|t, _| t[0].pow(t[1])),
+        graph: Some(GraphRule {
+            show: "($a^2 + 1)^$b",
+            apply: Some(|a, b| a.square().add_scalar(1.0).pow(b)),
+            result: |a, b| {
+                let base = a.bound * a.bound + 1.0;
+                let y = base.powf(b.bound);
+                broadcast_info(a, b, y, y * (b.bound * a.slope + base.ln() * b.slope))
+            },
+        }),
+    }
+}
+
+/// Off clamp's kinks at -1 and 1 (and those of `clamp_min(-1)` and `clamp_max(1)`).
+const CLAMPED: &[Domain] = &[Domain::AwayFrom(-2.0, 2.0, &[-1.0, 1.0])];
+/// Operands of maximum and minimum from interleaved cells: never within `KINK_MARGIN` of a tie.
+const UNTIED: &[Domain] = &[Domain::Cells(false), Domain::Cells(true)];
+
+/// A mask of `shape` that alternates along the flattened elements, starting with `true`.
+fn checkerboard(shape: &[usize]) -> Mask {
+    Mask::new(shape, (0..shape.iter().product()).map(|k: usize| k.is_multiple_of(2)).collect())
 }
 
 /// Smooth activations saturate outside `[-5, 5]`, where their gradients become too small for
@@ -623,6 +704,17 @@ impl Shapes {
                 [(1, 1), (1, 5), (5, 1), (3, 4), random].into_iter().map(|(m, n)| plain(vec![vec![m, n]])).collect()
             }
             Shapes::Broadcast => (0..2).flat_map(|_| broadcast_pairs(rng)).map(|(a, b)| plain(vec![a, b])).collect(),
+            // Each broadcast pair with a random mask of their output's shape, some of its axes
+            // (at random) made 1 so that the mask repeats too.
+            Shapes::Select => broadcast_pairs(rng)
+                .into_iter()
+                .map(|(a, b)| {
+                    let out = broadcast(&a, &b).expect("broadcast_pairs broadcast");
+                    let dims: Vec<usize> = out.iter().map(|&d| if rng.random::<bool>() { d } else { 1 }).collect();
+                    let bits = (0..dims.iter().product()).map(|_| rng.random::<bool>()).collect();
+                    (vec![a, b], Args { mask: Some(Mask::new(&dims[..], bits)), ..Args::default() })
+                })
+                .collect(),
             Shapes::Matmul => {
                 let mut dims: Vec<(usize, usize, usize)> = (0..FIXED_CASES)
                     .map(|_| (rng.random_range(1..=8), rng.random_range(1..=8), rng.random_range(1..=8)))
@@ -664,6 +756,18 @@ impl Shapes {
             Shapes::Rows => shape(1).prop_map(move |s| plain(vec![s])).boxed(),
             Shapes::Matrix => (dim(), dim()).prop_map(move |(m, n)| plain(vec![vec![m, n]])).boxed(),
             Shapes::Broadcast => broadcast_shapes().prop_map(move |(a, b)| plain(vec![a, b])).boxed(),
+            Shapes::Select => (broadcast_shapes(), vec(any::<bool>(), 3))
+                .prop_flat_map(|((a, b), keep)| {
+                    // The mask keeps or drops (to 1) each axis of the operands' broadcast.
+                    let out = broadcast(&a, &b).expect("broadcast_shapes broadcast");
+                    let dims: Vec<usize> =
+                        out.iter().zip(keep.iter().cycle()).map(|(&d, &k)| if k { d } else { 1 }).collect();
+                    let n: usize = dims.iter().product();
+                    vec(any::<bool>(), n).prop_map(move |bits| {
+                        (vec![a.clone(), b.clone()], Args { mask: Some(Mask::new(&dims[..], bits)), ..Args::default() })
+                    })
+                })
+                .boxed(),
             Shapes::Matmul => {
                 (dim(), dim(), dim()).prop_map(move |(m, k, n)| plain(vec![vec![m, k], vec![k, n]])).boxed()
             }
@@ -684,6 +788,8 @@ impl Domain {
             Domain::Range(lo, hi) => uniform(shape, lo, hi, rng),
             Domain::AwayFromZero(lo, hi) => away_from_zero(shape, lo, hi, rng),
             Domain::Distribution => normalise_rows(uniform(shape, 0.0, 1.0, rng)),
+            Domain::AwayFrom(lo, hi, _) => uniform(shape, lo, hi, rng).map(|v| self.place(v)),
+            Domain::Cells(_) => uniform(shape, -2.0, 2.0, rng).map(|v| self.place(v)),
         }
     }
 
@@ -695,6 +801,8 @@ impl Domain {
                 (lo..hi, any::<bool>()).prop_map(|(m, negative)| if negative { -m } else { m }).boxed()
             }
             Domain::Distribution => (0.0..1.0f64).boxed(),
+            Domain::AwayFrom(lo, hi, _) => (lo..hi).prop_map(move |v| self.place(v)).boxed(),
+            Domain::Cells(_) => (-2.0..2.0f64).prop_map(move |v| self.place(v)).boxed(),
         };
         let n: usize = shape.iter().product();
         vec(value, n)
@@ -703,6 +811,25 @@ impl Domain {
                 if matches!(self, Domain::Distribution) { normalise_rows(x) } else { x }
             })
             .boxed()
+    }
+}
+
+impl Domain {
+    /// Moves a uniform draw into [`Domain::AwayFrom`]'s or [`Domain::Cells`]'s set.
+    fn place(self, v: f64) -> f64 {
+        match self {
+            Domain::AwayFrom(_, _, points) => points
+                .iter()
+                .fold(v, |v, &p| if (v - p).abs() < KINK_MARGIN { p + KINK_MARGIN.copysign(v - p) } else { v }),
+            Domain::Cells(odd) => {
+                let cell = (4.0 * v).floor();
+                let frac = 4.0 * v - cell;
+                // The next cell up when the parity is wrong: at most 2.25 at the top.
+                let cell = if (cell as i64).rem_euclid(2) == i64::from(odd) { cell } else { cell + 1.0 };
+                (cell + 0.8 * frac) / 4.0
+            }
+            _ => v,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod activation;
 mod broadcast;
+pub mod compare;
 pub mod elementwise;
 pub mod matmul;
 pub mod pick;

@@ -741,3 +741,135 @@ fn pow_masks_the_log_at_a_zero_base_like_pytorch_in_f32() {
 fn pow_masks_the_log_at_a_zero_base_like_pytorch_in_f64() {
     pow_points::<f64>();
 }
+
+/// `f` of a `shape`-shaped leaf of `T` and the gradient of `sum(f * w)`, both as f64.
+fn reduction_value_and_gradient<T: Float>(
+    shape: &[usize],
+    xs: &[f64],
+    w: &[f64],
+    f: impl for<'t> Fn(Var<'t, T>) -> Var<'t, T>,
+) -> (Vec<f64>, Vec<f64>) {
+    let tape = Tape::<T>::new();
+    let cast = |v: &[f64]| v.iter().map(|&v| T::from_f64(v)).collect::<Vec<_>>();
+    let x = tape.leaf(Tensor::from_vec(shape, cast(xs)));
+    let y = f(x);
+    let w = tape.constant(Tensor::from_vec(y.shape(), cast(w)));
+    let grads = (y * w).sum().backward();
+    let f64s = |t: &Tensor<T>| t.data().iter().map(|v| v.to_f64()).collect::<Vec<_>>();
+    (f64s(&y.value()), f64s(&grads[x]))
+}
+
+/// max and min along an axis: ties, NaN and keepdim.
+fn max_min_axis_points<T: Float>() {
+    let nan = f64::NAN;
+    // Rows [1, 3, 3] and [NaN, 2, NaN]: max 3 (tied at 1 and 2) and NaN. As torch.max(x, 1),
+    // the index is the first on ties (1) and the first NaN (0), and only it gets the gradient,
+    // here the upstream weights 1 and 10.
+    let xs = [1.0, 3.0, 3.0, nan, 2.0, nan];
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 3], &xs, &[1.0, 10.0], |x| x.max_axis(1));
+    assert_same("max_axis", &v, &[3.0, nan]);
+    assert_same("max_axis'", &g, &[0.0, 1.0, 0.0, 10.0, 0.0, 0.0]);
+    // min: 1 at 0, and NaN again at its first position.
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 3], &xs, &[1.0, 10.0], |x| x.min_axis(1));
+    assert_same("min_axis", &v, &[1.0, nan]);
+    assert_same("min_axis'", &g, &[1.0, 0.0, 0.0, 10.0, 0.0, 0.0]);
+    // Along axis 0 with keepdim, shape [1, 3]: column maxima 1 (row 0, NaN compares false but
+    // propagates), 3 (row 0), 3 vs NaN: NaN (row 1). The gradient [1, 2, 4] goes to those rows.
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 3], &xs, &[1.0, 2.0, 4.0], |x| x.max_axis_keepdim(0));
+    assert_same("max_axis_keepdim", &v, &[nan, 3.0, nan]);
+    assert_same("max_axis_keepdim'", &g, &[0.0, 2.0, 0.0, 1.0, 0.0, 4.0]);
+}
+
+#[test]
+fn max_and_min_along_an_axis_take_the_first_arg_max_like_pytorch_in_f32() {
+    max_min_axis_points::<f32>();
+}
+
+#[test]
+fn max_and_min_along_an_axis_take_the_first_arg_max_like_pytorch_in_f64() {
+    max_min_axis_points::<f64>();
+}
+
+/// logsumexp along an axis: simple values, huge ones, and infinite lanes.
+fn logsumexp_points<T: Float>() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let ln3 = 3f64.ln();
+    // Row [0, ln 3]: ln(1 + 3) = ln 4, gradient softmax = [1/4, 3/4]. Row [1e4, 1e4]: the max is
+    // subtracted first, so 1e4 + ln 2 instead of ln(inf), gradient [1/2, 1/2]. Weights 1 and 2.
+    let xs = [0.0, ln3, 1e4, 1e4];
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 2], &xs, &[1.0, 2.0], |x| x.logsumexp(1));
+    let eps = common::machine_epsilon::<T>();
+    // A few ulps: one exp, one ln and one rounding of each input to T.
+    assert_close("logsumexp", &v, &[4f64.ln(), 1e4 + 2f64.ln()], 4.0 * eps * 1e4);
+    assert_close("logsumexp'", &g, &[0.25, 0.75, 1.0, 1.0], 4.0 * eps);
+    // All -inf: PyTorch does not subtract an infinite max, so ln(0) + 0 = -inf; the gradient is
+    // e^(-inf - -inf) = NaN (PyTorch's logsumexp_backward). With +inf in the lane: inf, and
+    // gradients e^(-inf) = 0 for the finite entry and e^(inf - inf) = NaN for the infinite one.
+    let xs = [-inf, -inf, 1.0, inf];
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 2], &xs, &[1.0, 1.0], |x| x.logsumexp(1));
+    assert_same("logsumexp of infinities", &v, &[-inf, inf]);
+    assert_same("logsumexp' of infinities", &g, &[nan, nan, 0.0, nan]);
+}
+
+#[test]
+fn logsumexp_is_stable_and_gives_minus_inf_for_an_all_minus_inf_lane_in_f32() {
+    logsumexp_points::<f32>();
+}
+
+#[test]
+fn logsumexp_is_stable_and_gives_minus_inf_for_an_all_minus_inf_lane_in_f64() {
+    logsumexp_points::<f64>();
+}
+
+#[test]
+fn var_and_std_with_both_corrections() {
+    // [1, 2, 3, 6]: mean 3, deviations [-2, -1, 0, 3], squares summing to 14.
+    let xs = [1.0, 2.0, 3.0, 6.0];
+    let one = [1.0];
+    // Unbiased (correction 1): 14 / 3, gradient 2 (x - mean) / 3 = [-4/3, -2/3, 0, 2].
+    let (v, g) = reduction_value_and_gradient::<f64>(&[4], &xs, &one, |x| x.var_axis(0, 1));
+    assert_close("var", &v, &[14.0 / 3.0], ULPS);
+    assert_close("var'", &g, &[-4.0 / 3.0, -2.0 / 3.0, 0.0, 2.0], ULPS);
+    // Population (correction 0): 14 / 4 = 3.5, gradient 2 (x - mean) / 4 = [-1, -1/2, 0, 3/2].
+    let (v, g) = reduction_value_and_gradient::<f64>(&[4], &xs, &one, |x| x.var_axis(0, 0));
+    assert_close("var pop", &v, &[3.5], ULPS);
+    assert_close("var pop'", &g, &[-1.0, -0.5, 0.0, 1.5], ULPS);
+    // std = sqrt(14 / 3); d std = d var / (2 std) = (x - mean) / (3 std).
+    let s = (14.0f64 / 3.0).sqrt();
+    let (v, g) = reduction_value_and_gradient::<f64>(&[4], &xs, &one, |x| x.std_axis(0, 1));
+    assert_close("std", &v, &[s], ULPS);
+    assert_close("std'", &g, &[-2.0 / (3.0 * s), -1.0 / (3.0 * s), 0.0, 1.0 / s], ULPS);
+    // Along axis 1 of a [2, 2] with keepdim: rows [0, 2] and [5, 5] have variances 2 and 0.
+    let (v, g) =
+        reduction_value_and_gradient::<f64>(&[2, 2], &[0.0, 2.0, 5.0, 5.0], &[1.0, 1.0], |x| x.var_axis_keepdim(1, 1));
+    assert_eq!(v, [2.0, 0.0]);
+    assert_eq!(g, [-2.0, 2.0, 0.0, 0.0]);
+}
+
+/// std and var where the spread is 0 and where n <= correction.
+fn std_singular_points<T: Float>() {
+    let nan = f64::NAN;
+    // Three equal values: std 0, and PyTorch's std_backward masks g / (2 std) to 0 there, so the
+    // gradient is 0 rather than 0 / 0; var's is 2 (x - mean) / 2 = 0 anyway.
+    let (v, g) = reduction_value_and_gradient::<T>(&[3], &[2.0; 3], &[1.0], |x| x.std_axis(0, 1));
+    assert_same("std of equal values", &v, &[0.0]);
+    assert_same("std' of equal values", &g, &[0.0; 3]);
+    // One value with correction 1: var = 0 / max(1 - 1, 0) = NaN, and its gradient
+    // 2 / (1 - 1) * 0 = NaN; std is NaN too, and NaN is not masked (it is not 0).
+    let (v, g) = reduction_value_and_gradient::<T>(&[1], &[2.0], &[1.0], |x| x.var_axis(0, 1));
+    assert_same("var of one", &v, &[nan]);
+    assert_same("var' of one", &g, &[nan]);
+    let (v, g) = reduction_value_and_gradient::<T>(&[1], &[2.0], &[1.0], |x| x.std_axis(0, 1));
+    assert_same("std of one", &v, &[nan]);
+    assert_same("std' of one", &g, &[nan]);
+}
+
+#[test]
+fn std_has_pytorchs_zero_gradient_at_zero_spread_in_f32() {
+    std_singular_points::<f32>();
+}
+
+#[test]
+fn std_has_pytorchs_zero_gradient_at_zero_spread_in_f64() {
+    std_singular_points::<f64>();
+}

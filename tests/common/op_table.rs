@@ -37,6 +37,11 @@
 //! - maximum and minimum: one operand in the even cells of width 1/4 of `[-2, 2.25]`, the other
 //!   in the odd ones, each cell's last fifth empty, so every pair the broadcast meets differs by
 //!   at least `KINK_MARGIN` (a tie is a kink) and either operand wins;
+//! - logsumexp: in `[-2, 2]`, not softmax's `[-6, 6]`: its gradient is a softmax itself, whose
+//!   smallest entries (`e^-12 / n` there) are where the stencil's rounding is a large relative
+//!   error; max_axis, min_axis and std_axis: distinct values at least 0.006 apart
+//!   (`Domain::Distinct`), so no near-tie moves an arg-max and no lane has near-zero spread;
+//!   var_axis and std_axis (correction 1) on axes of length 2 or more (`Shapes::LongAxis`);
 //! - pow: bases in `[0.5, 2.5)` (positive: `ln a` in its exponent partial), exponents in
 //!   `[-2, 2)`; select: both operands in `[-2, 2]`, and a random mask that broadcasts with them
 //!   (`Shapes::Select`).
@@ -102,6 +107,8 @@ pub enum Shapes {
     Any,
     /// One input of rank 1 to 3 and one of its axes.
     Axis,
+    /// As [`Shapes::Axis`], the axis of length at least 2: a sample variance needs two values.
+    LongAxis,
     /// One input of rank 1 to 3, worked on along its last axis.
     Rows,
     /// One matrix.
@@ -134,6 +141,10 @@ pub enum Domain {
     /// 1/4, leaving each cell's last fifth empty: any even value and any odd one are at least
     /// [`KINK_MARGIN`] apart, so two operands of `maximum` never come near a tie.
     Cells(bool),
+    /// Distinct values spread over `[lo, hi)`: a random permutation of the `n` cells of width
+    /// `(hi - lo) / n`, one value in the first four fifths of each, so any two are at least
+    /// `(hi - lo) / 5n` apart. Off the ties of `max_axis`.
+    Distinct(f64, f64),
 }
 
 /// How a random graph (`prop_graphs.rs`) applies an op, and what it does to the bounds there.
@@ -542,12 +553,89 @@ op_table! { $
             },
         }),
     }
+    // Reductions along an axis. max and min take distinct values: a near-tie within the
+    // stencil's reach would move the arg-max. std's domain is the same, so no lane of two
+    // values comes near zero spread, where std = |x_0 - x_1| / sqrt 2 has its kink. In graphs
+    // (over rows, GRAPH_ARGS.axis = 0): logsumexp, bounded by B + ln(rows) with slope D (its
+    // gradient is a softmax, summing to 1), and the unbiased variance, at most
+    // rows B^2 / (rows - 1) with slope 4 rows B D / (rows - 1). max, min (ties, say of a
+    // broadcast row) and std (zero spread) stay out.
+    max_axis {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].max_axis(a.axis),
+        tensor: Some(|t, a| t[0].max_axis(a.axis)), graph: None,
+    }
+    max_axis_keepdim {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].max_axis_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].max_axis_keepdim(a.axis)), graph: None,
+    }
+    min_axis {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].min_axis(a.axis),
+        tensor: Some(|t, a| t[0].min_axis(a.axis)), graph: None,
+    }
+    min_axis_keepdim {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].min_axis_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].min_axis_keepdim(a.axis)), graph: None,
+    }
+    logsumexp {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].logsumexp(a.axis),
+        tensor: Some(|t, a| t[0].logsumexp(a.axis)),
+        graph: Some(GraphRule {
+            show: "logsumexp($a, 0)",
+            apply: None,
+            result: |a, _| {
+                let (&rows, rest) = a.shape.split_first()?;
+                Some(Info { shape: rest.to_vec(), bound: a.bound + (rows as f64).ln(), slope: a.slope })
+            },
+        }),
+    }
+    logsumexp_keepdim {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].logsumexp_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].logsumexp_keepdim(a.axis)), graph: None,
+    }
+    var_axis {
+        shapes: Shapes::LongAxis, domains: ANY, var: |v, a| v[0].var_axis(a.axis, 1),
+        tensor: Some(|t, a| t[0].var_axis(a.axis, 1)),
+        graph: Some(GraphRule {
+            show: "var_axis($a, 0, 1)",
+            apply: Some(|a, _| a.var_axis(0, 1)),
+            result: |a, _| {
+                let (&rows, rest) = a.shape.split_first()?;
+                let r = rows as f64;
+                (rows >= 2).then(|| Info {
+                    shape: rest.to_vec(),
+                    bound: r * a.bound * a.bound / (r - 1.0),
+                    slope: 4.0 * r * a.bound * a.slope / (r - 1.0),
+                })
+            },
+        }),
+    }
+    // The population variance is 0 (and so is its gradient) on an axis of length 1.
+    var_axis_population {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].var_axis(a.axis, 0),
+        tensor: Some(|t, a| t[0].var_axis(a.axis, 0)), graph: None,
+    }
+    var_axis_keepdim {
+        shapes: Shapes::LongAxis, domains: ANY, var: |v, a| v[0].var_axis_keepdim(a.axis, 1),
+        tensor: Some(|t, a| t[0].var_axis_keepdim(a.axis, 1)), graph: None,
+    }
+    std_axis {
+        shapes: Shapes::LongAxis, domains: DISTINCT, var: |v, a| v[0].std_axis(a.axis, 1),
+        tensor: Some(|t, a| t[0].std_axis(a.axis, 1)), graph: None,
+    }
+    std_axis_keepdim {
+        shapes: Shapes::LongAxis, domains: DISTINCT, var: |v, a| v[0].std_axis_keepdim(a.axis, 1),
+        tensor: Some(|t, a| t[0].std_axis_keepdim(a.axis, 1)), graph: None,
+    }
 }
 
 /// Off clamp's kinks at -1 and 1 (and those of `clamp_min(-1)` and `clamp_max(1)`).
 const CLAMPED: &[Domain] = &[Domain::AwayFrom(-2.0, 2.0, &[-1.0, 1.0])];
 /// Operands of maximum and minimum from interleaved cells: never within `KINK_MARGIN` of a tie.
 const UNTIED: &[Domain] = &[Domain::Cells(false), Domain::Cells(true)];
+
+/// Distinct values at least `8 / 5n >= 0.006` apart for the at most `n = 256` entries of a
+/// case (see [`Domain::Distinct`]): three times the stencil's reach.
+const DISTINCT: &[Domain] = &[Domain::Distinct(-4.0, 4.0)];
 
 /// A mask of `shape` that alternates along the flattened elements, starting with `true`.
 fn checkerboard(shape: &[usize]) -> Mask {
@@ -682,7 +770,8 @@ impl Shapes {
             Shapes::Any => (0..FIXED_CASES)
                 .map(|_| (vec![random_shape(rng)], Args { scalar: rng.random_range(-3.0..3.0), ..Args::default() }))
                 .collect(),
-            Shapes::Axis => {
+            // Every fixed axis has length 2 or more already.
+            Shapes::Axis | Shapes::LongAxis => {
                 let on_axis = |shape: &[usize], axis| (vec![shape.to_vec()], Args { axis, ..Args::default() });
                 let mut out = Vec::new();
                 for _ in 0..2 {
@@ -753,6 +842,13 @@ impl Shapes {
                     (vec![s], Args { axis, ..Args::default() })
                 })
                 .boxed(),
+            Shapes::LongAxis => (shape(1), any::<Index>())
+                .prop_map(|(mut s, axis)| {
+                    let axis = axis.index(s.len());
+                    s[axis] = s[axis].max(2);
+                    (vec![s], Args { axis, ..Args::default() })
+                })
+                .boxed(),
             Shapes::Rows => shape(1).prop_map(move |s| plain(vec![s])).boxed(),
             Shapes::Matrix => (dim(), dim()).prop_map(move |(m, n)| plain(vec![vec![m, n]])).boxed(),
             Shapes::Broadcast => broadcast_shapes().prop_map(move |(a, b)| plain(vec![a, b])).boxed(),
@@ -790,6 +886,13 @@ impl Domain {
             Domain::Distribution => normalise_rows(uniform(shape, 0.0, 1.0, rng)),
             Domain::AwayFrom(lo, hi, _) => uniform(shape, lo, hi, rng).map(|v| self.place(v)),
             Domain::Cells(_) => uniform(shape, -2.0, 2.0, rng).map(|v| self.place(v)),
+            Domain::Distinct(lo, hi) => {
+                use rand::seq::SliceRandom;
+                let mut cells: Vec<usize> = (0..shape.iter().product()).collect();
+                cells.shuffle(rng);
+                let jitter: Vec<f64> = cells.iter().map(|_| rng.random_range(0.0..0.8)).collect();
+                Tensor::from_vec(shape, distinct(lo, hi, &cells, &jitter))
+            }
         }
     }
 
@@ -803,6 +906,13 @@ impl Domain {
             Domain::Distribution => (0.0..1.0f64).boxed(),
             Domain::AwayFrom(lo, hi, _) => (lo..hi).prop_map(move |v| self.place(v)).boxed(),
             Domain::Cells(_) => (-2.0..2.0f64).prop_map(move |v| self.place(v)).boxed(),
+            Domain::Distinct(lo, hi) => {
+                let n: usize = shape.iter().product();
+                let cells = Just((0..n).collect::<Vec<usize>>()).prop_shuffle();
+                return (cells, vec(0.0..0.8f64, n))
+                    .prop_map(move |(cells, jitter)| Tensor::from_vec(&shape[..], distinct(lo, hi, &cells, &jitter)))
+                    .boxed();
+            }
         };
         let n: usize = shape.iter().product();
         vec(value, n)
@@ -831,6 +941,12 @@ impl Domain {
             _ => v,
         }
     }
+}
+
+/// Entry `k` in cell `cells[k]` of `n` across `[lo, hi)`, `jitter[k]` of a cell's width in.
+fn distinct(lo: f64, hi: f64, cells: &[usize], jitter: &[f64]) -> Vec<f64> {
+    let width = (hi - lo) / cells.len() as f64;
+    cells.iter().zip(jitter).map(|(&c, &j)| lo + (c as f64 + j) * width).collect()
 }
 
 /// Scales each row (last axis) to sum to 1, after adding 1e-3 to its first entry so that no row

@@ -8,4 +8,5 @@ pub mod elementwise;
 pub mod matmul;
 pub mod pick;
 pub mod reduce;
+pub mod reduce_axis;
 pub mod softmax;

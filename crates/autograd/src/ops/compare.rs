@@ -463,4 +463,18 @@ mod tests {
     fn mask_checks_its_length() {
         let _ = Mask::new([2, 2], vec![true; 3]);
     }
+
+    #[test]
+    #[should_panic(expected = "maximum: [2, 3] vs [2]: shapes do not broadcast")]
+    fn maximum_names_the_shapes_that_do_not_broadcast() {
+        let tape = Tape::<f32>::new();
+        let _ = tape.leaf(Tensor::zeros([2, 3])).maximum(tape.leaf(Tensor::zeros([2])));
+    }
+
+    #[test]
+    #[should_panic(expected = "pow: [2, 3] ^ [2]: shapes do not broadcast")]
+    fn pow_names_the_shapes_that_do_not_broadcast() {
+        let tape = Tape::<f32>::new();
+        let _ = tape.leaf(Tensor::zeros([2, 3])).pow(tape.leaf(Tensor::zeros([2])));
+    }
 }

@@ -560,3 +560,316 @@ fn gelu_at_minus_two_zero_and_one() {
     let want = [0.022750131948179207200 - 2.0 * phi(-2.0), 0.5, 0.84134474606854294859 + phi(1.0)];
     assert_close("d gelu", y.sum().backward()[x].data(), &want, ULPS);
 }
+
+#[test]
+#[allow(clippy::excessive_precision)] // reference values keep all the digits they were given to
+fn erf_at_zero_one_and_minus_two_with_its_gaussian_derivative() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![0.0, 1.0, -2.0]));
+    let y = x.erf();
+    // erf(0) = 0; erf(1) = 0.842700792949714869 and erf(-2) = -0.995322265018952734 (mpmath at
+    // 30 digits; erf is odd).
+    assert_close("erf", y.value().data(), &[0.0, 0.84270079294971486934, -0.99532226501895273416], ULPS);
+    // d erf / dx = (2 / sqrt pi) e^(-x^2) (PyTorch's rule): 2 / sqrt pi at 0, times e^-1 and e^-4.
+    let c = std::f64::consts::FRAC_2_SQRT_PI;
+    assert_close("d erf", y.sum().backward()[x].data(), &[c, c * (-1f64).exp(), c * (-4f64).exp()], ULPS);
+}
+
+#[test]
+#[allow(clippy::excessive_precision)] // reference values keep all the digits they were given to
+fn gelu_tanh_at_minus_two_minus_one_zero_and_one() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec([4], vec![-2.0, -1.0, 0.0, 1.0]));
+    let y = x.gelu_tanh();
+    // y = x (1 + tanh u) / 2, u = sqrt(2 / pi) (x + 0.044715 x^3), evaluated with mpmath at 30
+    // digits; at 0 u = 0, so y = 0 with slope (1 + tanh 0) / 2 = 1/2, as for the exact gelu.
+    let want = [-0.045402305912224981219, -0.15880800939172329522, 0.0, 0.84119199060827670478];
+    assert_close("gelu_tanh", y.value().data(), &want, ULPS);
+    // dy/dx = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2) / 2, the
+    // same mpmath evaluation. gelu_tanh(x) - gelu_tanh(-x) = x, so the slopes at ±1 sum to 1.
+    let dwant = [-0.086099256623618381565, -0.08296408384578255514, 0.5, 1.0829640838457825551];
+    assert_close("d gelu_tanh", y.sum().backward()[x].data(), &dwant, ULPS);
+}
+
+#[test]
+fn gelu_tanh_saturates_to_zero_and_identity_in_f32() {
+    let tape = Tape::<f32>::new();
+    let x = tape.leaf(Tensor::from_vec([3], vec![-1e4, 1e4, f32::NAN]));
+    let y = x.gelu_tanh();
+    // tanh(±sqrt(2/pi) (1e4 + 0.044715e12)) = ±1 exactly in f32: y = 0.5 x (1 ± 1) = -0 and 1e4,
+    // with slopes (1 ± 1) / 2 + 0 = 0 and 1 (1 - tanh^2 = 0 exactly, and x^2 = 1e8 is finite).
+    let v = y.value();
+    assert_eq!(&v.data()[..2], &[-0.0, 1e4]);
+    assert!(v.data()[2].is_nan());
+    assert_eq!(&y.sum().backward()[x].data()[..2], &[0.0, 1.0]);
+}
+
+/// `f(a, b)` and the gradients of its sum with respect to `a` and `b`, on a tape of `T`, as f64.
+fn binary_value_and_gradients<T: Float>(
+    (sa, a): (&[usize], &[f64]),
+    (sb, b): (&[usize], &[f64]),
+    f: impl for<'t> Fn(Var<'t, T>, Var<'t, T>) -> Var<'t, T>,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let tape = Tape::<T>::new();
+    let leaf = |s: &[usize], v: &[f64]| tape.leaf(Tensor::from_vec(s, v.iter().map(|&v| T::from_f64(v)).collect()));
+    let (x, y) = (leaf(sa, a), leaf(sb, b));
+    let z = f(x, y);
+    let f64s = |t: &Tensor<T>| t.data().iter().map(|v| v.to_f64()).collect::<Vec<_>>();
+    let grads = z.sum().backward();
+    (f64s(&z.value()), f64s(&grads[x]), f64s(&grads[y]))
+}
+
+/// clamp and its one-sided forms at and beyond the bounds, NaN, and lo > hi.
+fn clamp_points<T: Float>() {
+    let nan = f64::NAN;
+    let xs = [-2.0, -1.0, 0.5, 1.0, 3.0, nan];
+    // Clamped to [-1, 1]; PyTorch's clamp_backward passes the gradient where lo <= x <= hi, so
+    // at both bounds too, and not at NaN (where both comparisons are false); NaN stays NaN.
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp(T::from_f64(-1.0), T::from_f64(1.0)));
+    assert_same("clamp", &v, &[-1.0, -1.0, 0.5, 1.0, 1.0, nan]);
+    assert_same("clamp'", &g, &[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    // lo = 2 > hi = 1: min(max(x, 2), 1) = 1 for every number (PyTorch's documented result), and
+    // lo <= x <= hi holds nowhere, so no gradient passes.
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp(T::from_f64(2.0), T::ONE));
+    assert_same("clamp(2, 1)", &v, &[1.0, 1.0, 1.0, 1.0, 1.0, nan]);
+    assert_same("clamp(2, 1)'", &g, &[0.0; 6]);
+    // clamp_min(1): grad * (x >= 1); clamp_max(1): grad * (x <= 1). Both pass at the bound.
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp_min(T::ONE));
+    assert_same("clamp_min", &v, &[1.0, 1.0, 1.0, 1.0, 3.0, nan]);
+    assert_same("clamp_min'", &g, &[0.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+    let (v, g) = value_and_gradient::<T>(&xs, |x| x.clamp_max(T::ONE));
+    assert_same("clamp_max", &v, &[-2.0, -1.0, 0.5, 1.0, 1.0, nan]);
+    assert_same("clamp_max'", &g, &[1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    // Off the tape, the same values.
+    let t = Tensor::from_vec([6], xs.iter().map(|&x| T::from_f64(x)).collect());
+    let off: Vec<f64> = t.clamp(T::from_f64(-1.0), T::ONE).data().iter().map(|v| v.to_f64()).collect();
+    assert_same("Tensor::clamp", &off, &[-1.0, -1.0, 0.5, 1.0, 1.0, nan]);
+}
+
+#[test]
+fn clamp_passes_the_gradient_at_its_bounds_like_pytorch_in_f32() {
+    clamp_points::<f32>();
+}
+
+#[test]
+fn clamp_passes_the_gradient_at_its_bounds_like_pytorch_in_f64() {
+    clamp_points::<f64>();
+}
+
+/// maximum and minimum on ties, NaN, and a broadcast tie.
+fn maximum_minimum_points<T: Float>() {
+    let nan = f64::NAN;
+    let (a, b) = ([1.0, 2.0, 3.0, nan, 0.0], [2.0, 2.0, 1.0, 0.0, nan]);
+    // PyTorch's maximum backward: a's gradient where(a == b, g / 2, g) masked to 0 where a < b,
+    // b's the mirror image: a tie splits evenly. NaN makes every comparison false, so both
+    // operands get the full gradient there, and the value is NaN.
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[5], &a), (&[5], &b), |a, b| a.maximum(b));
+    assert_same("maximum", &v, &[2.0, 2.0, 3.0, nan, nan]);
+    assert_same("d maximum / da", &ga, &[0.0, 0.5, 1.0, 1.0, 1.0]);
+    assert_same("d maximum / db", &gb, &[1.0, 0.5, 0.0, 1.0, 1.0]);
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[5], &a), (&[5], &b), |a, b| a.minimum(b));
+    assert_same("minimum", &v, &[1.0, 2.0, 1.0, nan, nan]);
+    assert_same("d minimum / da", &ga, &[1.0, 0.5, 0.0, 1.0, 1.0]);
+    assert_same("d minimum / db", &gb, &[0.0, 0.5, 1.0, 1.0, 1.0]);
+    // A scalar 2 against [1, 2, 3]: maximum [2, 2, 3]; the scalar wins once, ties once and loses
+    // once, so its gradient sums 1 + 1/2 + 0.
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[3], &[1.0, 2.0, 3.0]), (&[], &[2.0]), |a, b| a.maximum(b));
+    assert_same("maximum with a scalar", &v, &[2.0, 2.0, 3.0]);
+    assert_same("d maximum / dx", &ga, &[0.0, 0.5, 1.0]);
+    assert_same("d maximum / ds", &gb, &[1.5]);
+}
+
+#[test]
+fn maximum_and_minimum_split_ties_and_pass_nan_like_pytorch_in_f32() {
+    maximum_minimum_points::<f32>();
+}
+
+#[test]
+fn maximum_and_minimum_split_ties_and_pass_nan_like_pytorch_in_f64() {
+    maximum_minimum_points::<f64>();
+}
+
+#[test]
+fn select_sends_the_gradient_to_the_chosen_side_only_even_past_a_nan() {
+    use tapegrad::autograd::Mask;
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::from_vec([3], vec![1.0, 2.0, 3.0]));
+    let b = tape.leaf(Tensor::from_vec([3], vec![f64::NAN, 20.0, f64::INFINITY]));
+    let mask = Mask::new([3], vec![true, false, true]);
+    let y = Var::select(&mask, a, b);
+    // [a0, b1, a2]: the NaN and the inf of b are not chosen, so they appear nowhere.
+    assert_eq!(y.value().data(), &[1.0, 20.0, 3.0]);
+    // PyTorch's where backward: a's gradient where(mask, g, 0), b's where(mask, 0, g), exact
+    // zeros (not 0 * g), under the weights [1, 10, 100].
+    let w = tape.constant(Tensor::from_vec([3], vec![1.0, 10.0, 100.0]));
+    let grads = (y * w).sum().backward();
+    assert_eq!(grads[a].data(), &[1.0, 0.0, 100.0]);
+    assert_eq!(grads[b].data(), &[0.0, 10.0, 0.0]);
+    // The flipped mask swaps the roles.
+    let z = Var::select(&mask.not(), a, b);
+    assert_eq!(z.value().data()[1], 2.0);
+}
+
+/// pow with both operands recorded, at zero and negative bases.
+fn pow_points<T: Float>() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let a = [2.0, 4.0, 0.0, 0.0, 0.0, 0.0, -2.0, -2.0];
+    let b = [3.0, 0.5, 0.0, 2.0, 0.5, -1.0, 2.0, 0.5];
+    let (v, ga, gb) = binary_value_and_gradients::<T>((&[8], &a), (&[8], &b), |a, b| a.pow(b));
+    // 2^3 = 8, 4^0.5 = 2, 0^0 = 1, 0^2 = 0, 0^0.5 = 0, 0^-1 = inf, (-2)^2 = 4, (-2)^0.5 = NaN.
+    assert_same("pow", &v, &[8.0, 2.0, 1.0, 0.0, 0.0, inf, 4.0, nan]);
+    // d/da = b a^(b-1), taken as 0 where b = 0 (PyTorch's pow_backward_self):
+    // 3 * 4 = 12, 0.5 / 2 = 0.25, 0, 2 * 0 = 0, 0.5 * 0^-0.5 = inf, -1 * 0^-2 = -inf, 2 * -2 = -4,
+    // and NaN for the square root of -2.
+    assert_same("d pow / da", &ga, &[12.0, 0.25, 0.0, 0.0, inf, -inf, -4.0, nan]);
+    // d/db = a^b ln a, taken as 0 where a = 0 and b >= 0 (pow_backward_exponent): 8 ln 2 and
+    // 2 ln 4 = 4 ln 2 (compared below within rounding), three masked zeros, inf * ln 0 = -inf at
+    // 0^-1, and NaN wherever ln a is (a < 0), even where the value is a number.
+    assert_same("d pow / db (exact entries)", &gb[2..], &[0.0, 0.0, 0.0, -inf, nan, nan]);
+    let ln2 = std::f64::consts::LN_2;
+    // Four ulps of 8 ln 2 = 5.5 in T: a rounding each in pow, ln, the product and the reference.
+    let tol = 4.0 * 8.0 * ln2 * common::machine_epsilon::<T>();
+    assert_close("d pow / db", &gb[..2], &[8.0 * ln2, 4.0 * ln2], tol);
+}
+
+#[test]
+fn pow_masks_the_log_at_a_zero_base_like_pytorch_in_f32() {
+    pow_points::<f32>();
+}
+
+#[test]
+fn pow_masks_the_log_at_a_zero_base_like_pytorch_in_f64() {
+    pow_points::<f64>();
+}
+
+/// `f` of a `shape`-shaped leaf of `T` and the gradient of `sum(f * w)`, both as f64.
+fn reduction_value_and_gradient<T: Float>(
+    shape: &[usize],
+    xs: &[f64],
+    w: &[f64],
+    f: impl for<'t> Fn(Var<'t, T>) -> Var<'t, T>,
+) -> (Vec<f64>, Vec<f64>) {
+    let tape = Tape::<T>::new();
+    let cast = |v: &[f64]| v.iter().map(|&v| T::from_f64(v)).collect::<Vec<_>>();
+    let x = tape.leaf(Tensor::from_vec(shape, cast(xs)));
+    let y = f(x);
+    let w = tape.constant(Tensor::from_vec(y.shape(), cast(w)));
+    let grads = (y * w).sum().backward();
+    let f64s = |t: &Tensor<T>| t.data().iter().map(|v| v.to_f64()).collect::<Vec<_>>();
+    (f64s(&y.value()), f64s(&grads[x]))
+}
+
+/// max and min along an axis: ties, NaN and keepdim.
+fn max_min_axis_points<T: Float>() {
+    let nan = f64::NAN;
+    // Rows [1, 3, 3] and [NaN, 2, NaN]: max 3 (tied at 1 and 2) and NaN. As torch.max(x, 1),
+    // the index is the first on ties (1) and the first NaN (0), and only it gets the gradient,
+    // here the upstream weights 1 and 10.
+    let xs = [1.0, 3.0, 3.0, nan, 2.0, nan];
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 3], &xs, &[1.0, 10.0], |x| x.max_axis(1));
+    assert_same("max_axis", &v, &[3.0, nan]);
+    assert_same("max_axis'", &g, &[0.0, 1.0, 0.0, 10.0, 0.0, 0.0]);
+    // min: 1 at 0, and NaN again at its first position.
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 3], &xs, &[1.0, 10.0], |x| x.min_axis(1));
+    assert_same("min_axis", &v, &[1.0, nan]);
+    assert_same("min_axis'", &g, &[1.0, 0.0, 0.0, 10.0, 0.0, 0.0]);
+    // Along axis 0 with keepdim, shape [1, 3]: column maxima 1 (row 0, NaN compares false but
+    // propagates), 3 (row 0), 3 vs NaN: NaN (row 1). The gradient [1, 2, 4] goes to those rows.
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 3], &xs, &[1.0, 2.0, 4.0], |x| x.max_axis_keepdim(0));
+    assert_same("max_axis_keepdim", &v, &[nan, 3.0, nan]);
+    assert_same("max_axis_keepdim'", &g, &[0.0, 2.0, 0.0, 1.0, 0.0, 4.0]);
+}
+
+#[test]
+fn max_and_min_along_an_axis_take_the_first_arg_max_like_pytorch_in_f32() {
+    max_min_axis_points::<f32>();
+}
+
+#[test]
+fn max_and_min_along_an_axis_take_the_first_arg_max_like_pytorch_in_f64() {
+    max_min_axis_points::<f64>();
+}
+
+/// logsumexp along an axis: simple values, huge ones, and infinite lanes.
+fn logsumexp_points<T: Float>() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let ln3 = 3f64.ln();
+    // Row [0, ln 3]: ln(1 + 3) = ln 4, gradient softmax = [1/4, 3/4]. Row [1e4, 1e4]: the max is
+    // subtracted first, so 1e4 + ln 2 instead of ln(inf), gradient [1/2, 1/2]. Weights 1 and 2.
+    let xs = [0.0, ln3, 1e4, 1e4];
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 2], &xs, &[1.0, 2.0], |x| x.logsumexp(1));
+    let eps = common::machine_epsilon::<T>();
+    // A few ulps: one exp, one ln and one rounding of each input to T.
+    assert_close("logsumexp", &v, &[4f64.ln(), 1e4 + 2f64.ln()], 4.0 * eps * 1e4);
+    assert_close("logsumexp'", &g, &[0.25, 0.75, 1.0, 1.0], 4.0 * eps);
+    // All -inf: PyTorch does not subtract an infinite max, so ln(0) + 0 = -inf; the gradient is
+    // e^(-inf - -inf) = NaN (PyTorch's logsumexp_backward). With +inf in the lane: inf, and
+    // gradients e^(-inf) = 0 for the finite entry and e^(inf - inf) = NaN for the infinite one.
+    let xs = [-inf, -inf, 1.0, inf];
+    let (v, g) = reduction_value_and_gradient::<T>(&[2, 2], &xs, &[1.0, 1.0], |x| x.logsumexp(1));
+    assert_same("logsumexp of infinities", &v, &[-inf, inf]);
+    assert_same("logsumexp' of infinities", &g, &[nan, nan, 0.0, nan]);
+}
+
+#[test]
+fn logsumexp_is_stable_and_gives_minus_inf_for_an_all_minus_inf_lane_in_f32() {
+    logsumexp_points::<f32>();
+}
+
+#[test]
+fn logsumexp_is_stable_and_gives_minus_inf_for_an_all_minus_inf_lane_in_f64() {
+    logsumexp_points::<f64>();
+}
+
+#[test]
+fn var_and_std_with_both_corrections() {
+    // [1, 2, 3, 6]: mean 3, deviations [-2, -1, 0, 3], squares summing to 14.
+    let xs = [1.0, 2.0, 3.0, 6.0];
+    let one = [1.0];
+    // Unbiased (correction 1): 14 / 3, gradient 2 (x - mean) / 3 = [-4/3, -2/3, 0, 2].
+    let (v, g) = reduction_value_and_gradient::<f64>(&[4], &xs, &one, |x| x.var_axis(0, 1));
+    assert_close("var", &v, &[14.0 / 3.0], ULPS);
+    assert_close("var'", &g, &[-4.0 / 3.0, -2.0 / 3.0, 0.0, 2.0], ULPS);
+    // Population (correction 0): 14 / 4 = 3.5, gradient 2 (x - mean) / 4 = [-1, -1/2, 0, 3/2].
+    let (v, g) = reduction_value_and_gradient::<f64>(&[4], &xs, &one, |x| x.var_axis(0, 0));
+    assert_close("var pop", &v, &[3.5], ULPS);
+    assert_close("var pop'", &g, &[-1.0, -0.5, 0.0, 1.5], ULPS);
+    // std = sqrt(14 / 3); d std = d var / (2 std) = (x - mean) / (3 std).
+    let s = (14.0f64 / 3.0).sqrt();
+    let (v, g) = reduction_value_and_gradient::<f64>(&[4], &xs, &one, |x| x.std_axis(0, 1));
+    assert_close("std", &v, &[s], ULPS);
+    assert_close("std'", &g, &[-2.0 / (3.0 * s), -1.0 / (3.0 * s), 0.0, 1.0 / s], ULPS);
+    // Along axis 1 of a [2, 2] with keepdim: rows [0, 2] and [5, 5] have variances 2 and 0.
+    let (v, g) =
+        reduction_value_and_gradient::<f64>(&[2, 2], &[0.0, 2.0, 5.0, 5.0], &[1.0, 1.0], |x| x.var_axis_keepdim(1, 1));
+    assert_eq!(v, [2.0, 0.0]);
+    assert_eq!(g, [-2.0, 2.0, 0.0, 0.0]);
+}
+
+/// std and var where the spread is 0 and where n <= correction.
+fn std_singular_points<T: Float>() {
+    let nan = f64::NAN;
+    // Three equal values: std 0, and PyTorch's std_backward masks g / (2 std) to 0 there, so the
+    // gradient is 0 rather than 0 / 0; var's is 2 (x - mean) / 2 = 0 anyway.
+    let (v, g) = reduction_value_and_gradient::<T>(&[3], &[2.0; 3], &[1.0], |x| x.std_axis(0, 1));
+    assert_same("std of equal values", &v, &[0.0]);
+    assert_same("std' of equal values", &g, &[0.0; 3]);
+    // One value with correction 1: var = 0 / max(1 - 1, 0) = NaN, and its gradient
+    // 2 / (1 - 1) * 0 = NaN; std is NaN too, and NaN is not masked (it is not 0).
+    let (v, g) = reduction_value_and_gradient::<T>(&[1], &[2.0], &[1.0], |x| x.var_axis(0, 1));
+    assert_same("var of one", &v, &[nan]);
+    assert_same("var' of one", &g, &[nan]);
+    let (v, g) = reduction_value_and_gradient::<T>(&[1], &[2.0], &[1.0], |x| x.std_axis(0, 1));
+    assert_same("std of one", &v, &[nan]);
+    assert_same("std' of one", &g, &[nan]);
+}
+
+#[test]
+fn std_has_pytorchs_zero_gradient_at_zero_spread_in_f32() {
+    std_singular_points::<f32>();
+}
+
+#[test]
+fn std_has_pytorchs_zero_gradient_at_zero_spread_in_f64() {
+    std_singular_points::<f64>();
+}

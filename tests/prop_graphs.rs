@@ -25,9 +25,10 @@
 //! **Conditioning.** A failure should mean a wrong gradient, not a bad finite difference. The
 //! five-point stencil's truncation error is about `eps^4 / 30 |f^(5)| = 3e-14 |f^(5)|`, and its
 //! rounding error about `1e-16 |f| / eps`, against a tolerance of `1e-9 + 1e-7 |f'|`. So:
-//! - no kinks (relu, abs): an intermediate value can land within `2 eps` of 0, where no
-//!   difference quotient is right; log only as `log(x^2 + 1)`, division only as `a / (b^2 + 1)`,
-//!   both smooth everywhere with derivatives bounded by 1;
+//! - no kinks or ties (relu, abs, clamp, maximum, max_axis, std_axis at zero spread, ...): an
+//!   intermediate value can land within `2 eps` of one, where no difference quotient is right;
+//!   log, sqrt, rsqrt and recip only of `x^2 + 1`, division only as `a / (b^2 + 1)` and pow only
+//!   as `(a^2 + 1)^b`, all smooth everywhere, the first five with derivatives bounded by 1;
 //! - leaves in `[-1, 1]`, and every value carries a bound `B` on its magnitude and `D` on its
 //!   derivative with respect to any one leaf entry, worked out op by op (`|exp x| <= e^B`,
 //!   `|d(a b)| <= B_a D_b + B_b D_a`, ...). An op may only be applied where the result keeps
@@ -241,8 +242,14 @@ impl fmt::Debug for Graph {
     }
 }
 
+/// The indices in [`OPS`] of the ops of two operands.
+static BINARY: LazyLock<Vec<usize>> = LazyLock::new(|| (0..OPS.len()).filter(|&op| OPS[op].is_binary()).collect());
+
+/// A step's op is drawn from all of [`OPS`] half the time and from the binary ops alone the other
+/// half, so that broadcasts and reuse stay common however many unary ops the table has.
 fn step() -> impl Strategy<Value = Step> {
-    (0..OPS.len(), any::<u64>(), any::<u64>()).prop_map(|(op, a, b)| Step { op, a: Choice(a), b: Choice(b) })
+    let op = prop_oneof![0..OPS.len(), proptest::sample::select(BINARY.clone())];
+    (op, any::<u64>(), any::<u64>()).prop_map(|(op, a, b)| Step { op, a: Choice(a), b: Choice(b) })
 }
 
 /// Graphs of 1 to 4 leaves and 2 to 12 steps (fewer ops if a step finds no operand that fits).

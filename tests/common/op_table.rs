@@ -23,9 +23,9 @@
 //! **Values**, chosen so that a failure means a wrong gradient, not a bad finite difference
 //! (the stencil samples `x ± 2 eps`, `eps = 1e-3`):
 //! - smooth ops: uniform in `[-2, 2]`; sigmoid, tanh, silu, softplus and log_sigmoid in
-//!   `[-5, 5]`, softmax in `[-6, 6]`; gelu in `[-3, 3]`, since further left its gradient falls
-//!   below 1e-5 and the stencil's rounding (about 1e-11 on a readout of many entries) would be
-//!   a relative error past the tolerance;
+//!   `[-5, 5]`, softmax in `[-6, 6]`; gelu, gelu_tanh and erf in `[-3, 3]`, since further out
+//!   their gradients fall below 1e-4 (gelu's below 1e-5 on the left) and the stencil's rounding
+//!   (about 1e-11 on a readout of many entries) would be a relative error past the tolerance;
 //! - relu, leaky_relu, elu and abs: magnitude in `[KINK_MARGIN, 2] = [0.05, 2]` with a random sign, so no sample
 //!   crosses the kink at 0 (the margin is 25 times the stencil's reach), and both slopes are
 //!   exercised;
@@ -39,6 +39,19 @@
 //! - powf with the case's exponent in `[-3, 3)`: in `[0.5, 4]`; powi(3) and powi(0) in `[-2, 2]`,
 //!   powi(-2) and powi(-3): magnitude in `[0.5, 2]`, either sign;
 //! - sin and cos: in `[-4, 4]`, more than a period.
+//! - clamp(-1, 1), clamp_min(-1) and clamp_max(1): in `[-2, 2]`, pushed `KINK_MARGIN` away from
+//!   the bounds -1 and 1, so no sample crosses a kink;
+//! - maximum and minimum: one operand in the even cells of width 1/4 of `[-2, 2.25]`, the other
+//!   in the odd ones, each cell's last fifth empty, so every pair the broadcast meets differs by
+//!   at least `KINK_MARGIN` (a tie is a kink) and either operand wins;
+//! - logsumexp: in `[-2, 2]`, not softmax's `[-6, 6]`: its gradient is a softmax itself, whose
+//!   smallest entries (`e^-12 / n` there) are where the stencil's rounding is a large relative
+//!   error; max_axis, min_axis and std_axis: distinct values at least 0.006 apart
+//!   (`Domain::Distinct`), so no near-tie moves an arg-max and no lane has near-zero spread;
+//!   var_axis and std_axis (correction 1) on axes of length 2 or more (`Shapes::LongAxis`);
+//! - pow: bases in `[0.5, 2.5)` (positive: `ln a` in its exponent partial), exponents in
+//!   `[-2, 2)`; select: both operands in `[-2, 2]`, and a random mask that broadcasts with them
+//!   (`Shapes::Select`).
 //!
 //! Each op's output `y` is read out as `sum(y * c)` for fixed distinct weights `c` (see
 //! [`weighted_sum`]), so that a backward routing `g[i]` to the wrong entry is caught.
@@ -54,7 +67,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, rngs::StdRng};
 use std::fmt;
 use std::ops::Range;
-use tapegrad::autograd::{Tape, Tensor, Var};
+use tapegrad::autograd::{Mask, Tape, Tensor, Var};
 use tapegrad::nn::{softmax_cross_entropy, softmax_cross_entropy_soft};
 
 /// The recorded op: inputs as vars, in the order of [`OpRow::domains`].
@@ -95,11 +108,13 @@ pub struct Args {
     pub range: Range<usize>,
     /// The permutation of `permute`, or the two axes of `swap_axes`.
     pub axes: Vec<usize>,
+    /// The mask of `select`.
+    pub mask: Option<Mask>,
 }
 
 /// The arguments of an op in a random graph: halving, reducing over rows, flipping rows.
 pub const GRAPH_ARGS: Args =
-    Args { scalar: 0.5, axis: 0, labels: Vec::new(), shape: Vec::new(), range: 0..0, axes: Vec::new() };
+    Args { scalar: 0.5, axis: 0, labels: Vec::new(), shape: Vec::new(), range: 0..0, axes: Vec::new(), mask: None };
 
 /// The longest axis a random graph (`prop_graphs.rs`) makes: its leaves' sizes stop here, and
 /// no op there grows an axis past it (concat is only applied up to it), so a graph's values keep
@@ -115,12 +130,16 @@ pub enum Shapes {
     Axis,
     /// One input of rank 1 to 3 and one of its axes, which may be empty.
     AxisOrEmpty,
+    /// As [`Shapes::Axis`], the axis of length at least 2: a sample variance needs two values.
+    LongAxis,
     /// One input of rank 1 to 3, worked on along its last axis.
     Rows,
     /// One matrix.
     Matrix,
     /// Two operands that broadcast.
     Broadcast,
+    /// Two operands and a mask ([`Args::mask`]) that broadcast together.
+    Select,
     /// `[m, k]` and `[k, n]`.
     Matmul,
     /// A `[n, c]` matrix and one label in `0..c` per row.
@@ -158,6 +177,17 @@ pub enum Domain {
     AwayFromZero(f64, f64),
     /// Rows that sum to 1, each entry at least `1e-3 / (c + 1e-3)`: soft targets.
     Distribution,
+    /// Uniform in `[lo, hi)`, pushed [`KINK_MARGIN`] away from each of the points: off the kinks
+    /// of `clamp`.
+    AwayFrom(f64, f64, &'static [f64]),
+    /// Uniform in `[-2, 2)`, squeezed into the even (`false`) or the odd (`true`) cells of width
+    /// 1/4, leaving each cell's last fifth empty: any even value and any odd one are at least
+    /// [`KINK_MARGIN`] apart, so two operands of `maximum` never come near a tie.
+    Cells(bool),
+    /// Distinct values spread over `[lo, hi)`: a random permutation of the `n` cells of width
+    /// `(hi - lo) / n`, one value in the first four fifths of each, so any two are at least
+    /// `(hi - lo) / 5n` apart. Off the ties of `max_axis`.
+    Distinct(f64, f64),
 }
 
 /// How a random graph (`prop_graphs.rs`) applies an op, and what it does to the bounds there.
@@ -370,8 +400,11 @@ op_table! { $
             },
         }),
     }
-    // Not in random graphs: an intermediate value can land within 2 eps of a kink (relu, abs),
-    // and the rest add nothing a graph's ops do not already compose.
+    // Not in random graphs: add_scalar and neg_operator add nothing a graph's ops do not already
+    // compose, and an intermediate value can land within 2 eps of the kinks of abs and relu (and
+    // of leaky_relu and elu below), where no difference quotient is right. The smooth ones below
+    // have graph rules; sqrt, rsqrt and recip only of `x^2 + 1`, like log, since a graph's values
+    // take either sign.
     add_scalar { shapes: Shapes::Any, domains: ANY, var: |v, a| v[0].add_scalar(a.scalar), tensor: None, graph: None, }
     neg_operator { shapes: Shapes::Any, domains: ANY, var: |v, _| -v[0], tensor: None, graph: None, }
     abs { shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].abs(), tensor: None, graph: None, }
@@ -379,14 +412,43 @@ op_table! { $
         shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].relu(),
         tensor: Some(|t, _| t[0].relu()), graph: None,
     }
-    sqrt { shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].sqrt(), tensor: Some(|t, _| t[0].sqrt()), graph: None, }
-    rsqrt { shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].rsqrt(), tensor: Some(|t, _| t[0].rsqrt()), graph: None, }
+    sqrt {
+        shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].sqrt(), tensor: Some(|t, _| t[0].sqrt()),
+        // d/dx sqrt(x^2 + 1) = x / sqrt(x^2 + 1), at most 1 in size.
+        graph: Some(GraphRule {
+            show: "sqrt($a^2 + 1)",
+            apply: Some(|a, _| a.square().add_scalar(1.0).sqrt()),
+            result: |a, _| a.with(a.bound.hypot(1.0), a.slope),
+        }),
+    }
+    rsqrt {
+        shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].rsqrt(), tensor: Some(|t, _| t[0].rsqrt()),
+        // d/dx (x^2 + 1)^-1/2 = -x (x^2 + 1)^-3/2, at most 0.385 in size (at x^2 = 1/2).
+        graph: Some(GraphRule {
+            show: "rsqrt($a^2 + 1)",
+            apply: Some(|a, _| a.square().add_scalar(1.0).rsqrt()),
+            result: |a, _| a.with(1.0, 0.39 * a.slope),
+        }),
+    }
     recip {
         shapes: Shapes::Any, domains: &[Domain::AwayFromZero(0.25, 2.0)], var: |v, _| v[0].recip(),
-        tensor: Some(|t, _| t[0].recip()), graph: None,
+        tensor: Some(|t, _| t[0].recip()),
+        // d/dx 1 / (x^2 + 1) = -2x / (x^2 + 1)^2, at most 0.65 in size (at x^2 = 1/3).
+        graph: Some(GraphRule {
+            show: "recip($a^2 + 1)",
+            apply: Some(|a, _| a.square().add_scalar(1.0).recip()),
+            result: |a, _| a.with(1.0, 0.65 * a.slope),
+        }),
     }
     // Integer powers on either sign: odd, even, negative and the constant x^0.
-    powi_3 { shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(3), tensor: Some(|t, _| t[0].powi(3)), graph: None, }
+    powi_3 {
+        shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(3), tensor: Some(|t, _| t[0].powi(3)),
+        graph: Some(GraphRule {
+            show: "$a^3",
+            apply: None,
+            result: |a, _| a.with(a.bound.powi(3), 3.0 * a.bound * a.bound * a.slope),
+        }),
+    }
     powi_0 { shapes: Shapes::Any, domains: ANY, var: |v, _| v[0].powi(0), tensor: Some(|t, _| t[0].powi(0)), graph: None, }
     powi_neg2 {
         shapes: Shapes::Any, domains: &[Domain::AwayFromZero(0.5, 2.0)], var: |v, _| v[0].powi(-2),
@@ -405,8 +467,14 @@ op_table! { $
         shapes: Shapes::Any, domains: POSITIVE, var: |v, _| v[0].powf(0.5), tensor: Some(|t, _| t[0].powf(0.5)),
         graph: None,
     }
-    sin { shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].sin(), tensor: Some(|t, _| t[0].sin()), graph: None, }
-    cos { shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].cos(), tensor: Some(|t, _| t[0].cos()), graph: None, }
+    sin {
+        shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].sin(), tensor: Some(|t, _| t[0].sin()),
+        graph: Some(GraphRule { show: "sin($a)", apply: None, result: |a, _| a.with(a.bound.min(1.0), a.slope) }),
+    }
+    cos {
+        shapes: Shapes::Any, domains: TRIG, var: |v, _| v[0].cos(), tensor: Some(|t, _| t[0].cos()),
+        graph: Some(GraphRule { show: "cos($a)", apply: None, result: |a, _| a.with(1.0, a.slope) }),
+    }
     add_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] + v[1], tensor: None, graph: None, }
     sub_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] - v[1], tensor: None, graph: None, }
     mul_operator { shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| v[0] * v[1], tensor: None, graph: None, }
@@ -438,12 +506,32 @@ op_table! { $
         tensor: Some(|t, _| t[0].leaky_relu(0.1)), graph: None,
     }
     elu { shapes: Shapes::Any, domains: KINKED, var: |v, _| v[0].elu(), tensor: Some(|t, _| t[0].elu()), graph: None, }
-    silu { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].silu(), tensor: Some(|t, _| t[0].silu()), graph: None, }
-    softplus { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].softplus(), tensor: Some(|t, _| t[0].softplus()), graph: None, }
-    log_sigmoid { shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].log_sigmoid(), tensor: Some(|t, _| t[0].log_sigmoid()), graph: None, }
+    // The smooth ones in graphs: |silu x| and |gelu x| are at most |x|, softplus and
+    // -log_sigmoid at most |x| + ln 2; the slopes are at most 1.1 (silu), 1.13 (gelu) and 1.
+    silu {
+        shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].silu(), tensor: Some(|t, _| t[0].silu()),
+        graph: Some(GraphRule { show: "silu($a)", apply: None, result: |a, _| a.with(a.bound, 1.1 * a.slope) }),
+    }
+    softplus {
+        shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].softplus(), tensor: Some(|t, _| t[0].softplus()),
+        graph: Some(GraphRule {
+            show: "softplus($a)",
+            apply: None,
+            result: |a, _| a.with(a.bound + std::f64::consts::LN_2, a.slope),
+        }),
+    }
+    log_sigmoid {
+        shapes: Shapes::Any, domains: SMOOTH, var: |v, _| v[0].log_sigmoid(), tensor: Some(|t, _| t[0].log_sigmoid()),
+        graph: Some(GraphRule {
+            show: "log_sigmoid($a)",
+            apply: None,
+            result: |a, _| a.with(a.bound + std::f64::consts::LN_2, a.slope),
+        }),
+    }
     gelu {
         shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].gelu(),
-        tensor: Some(|t, _| t[0].gelu()), graph: None,
+        tensor: Some(|t, _| t[0].gelu()),
+        graph: Some(GraphRule { show: "gelu($a)", apply: None, result: |a, _| a.with(a.bound, 1.13 * a.slope) }),
     }
     // Shape ops. They move values and change none, so in graphs they keep the bounds; there the
     // ones that keep the rank (and, for concat, the axes at most GRAPH_MAX_DIM) are used.
@@ -543,6 +631,157 @@ op_table! { $
         tensor: Some(|t, a| t[0].mean_axis_keepdim(a.axis)),
         graph: Some(GraphRule { show: "mean_axis_keepdim($a, 0)", apply: None, result: |a, _| keep_rows(a, false) }),
     }
+    // Elementwise and reductions
+    // gelu_tanh like gelu (the same bounds: |y| <= |x|, slope at most 1.129); erf is bounded by
+    // 1 with slope at most 2 / sqrt(pi) = 1.128.
+    gelu_tanh {
+        shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].gelu_tanh(),
+        tensor: Some(|t, _| t[0].gelu_tanh()),
+        graph: Some(GraphRule { show: "gelu_tanh($a)", apply: None, result: |a, _| a.with(a.bound, 1.13 * a.slope) }),
+    }
+    erf {
+        shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].erf(), tensor: Some(|t, _| t[0].erf()),
+        graph: Some(GraphRule { show: "erf($a)", apply: None, result: |a, _| a.with(1.0, 1.13 * a.slope) }),
+    }
+    // clamp and its one-sided forms keep off their kinks at -1 and 1; maximum and minimum take
+    // their operands from interleaved cells, so no pair comes within KINK_MARGIN of a tie. None
+    // of them is in random graphs, where a value can land on a kink or a tie (maximum(a, a)).
+    clamp {
+        shapes: Shapes::Any, domains: CLAMPED, var: |v, _| v[0].clamp(-1.0, 1.0),
+        tensor: Some(|t, _| t[0].clamp(-1.0, 1.0)), graph: None,
+    }
+    clamp_min {
+        shapes: Shapes::Any, domains: CLAMPED, var: |v, _| v[0].clamp_min(-1.0),
+        tensor: Some(|t, _| t[0].clamp_min(-1.0)), graph: None,
+    }
+    clamp_max {
+        shapes: Shapes::Any, domains: CLAMPED, var: |v, _| v[0].clamp_max(1.0),
+        tensor: Some(|t, _| t[0].clamp_max(1.0)), graph: None,
+    }
+    maximum {
+        shapes: Shapes::Broadcast, domains: UNTIED, var: |v, _| v[0].maximum(v[1]),
+        tensor: Some(|t, _| t[0].maximum(t[1])), graph: None,
+    }
+    minimum {
+        shapes: Shapes::Broadcast, domains: UNTIED, var: |v, _| v[0].minimum(v[1]),
+        tensor: Some(|t, _| t[0].minimum(t[1])), graph: None,
+    }
+    // select is smooth for a fixed mask: in graphs with a checkerboard of the output's shape.
+    select {
+        shapes: Shapes::Select, domains: PAIR, var: |v, a| Var::select(a.mask.as_ref().expect("a mask"), v[0], v[1]),
+        tensor: Some(|t, a| Tensor::select(a.mask.as_ref().expect("a mask"), t[0], t[1])),
+        graph: Some(GraphRule {
+            show: "select(checkerboard, $a, $b)",
+            apply: Some(|a, b| {
+                let out = broadcast(a.shape().dims(), b.shape().dims()).expect("checked by the rule");
+                Var::select(&checkerboard(&out), a, b)
+            }),
+            result: |a, b| broadcast_info(a, b, a.bound.max(b.bound), a.slope.max(b.slope)),
+        }),
+    }
+    // Bases in [0.5, 2.5) and exponents in [-2, 2): a^b between 0.06 and 16. In graphs only as
+    // (a^2 + 1)^b, whose base is at least 1: d = y (b 2a / (a^2 + 1) da + ln(a^2 + 1) db), and
+    // 2|a| / (a^2 + 1) <= 1.
+    pow {
+        shapes: Shapes::Broadcast, domains: &[Domain::Range(0.5, 2.5), Domain::Range(-2.0, 2.0)],
+        var: |v, _| v[0].pow(v[1]), tensor: Some(|t, _| t[0].pow(t[1])),
+        graph: Some(GraphRule {
+            show: "($a^2 + 1)^$b",
+            apply: Some(|a, b| a.square().add_scalar(1.0).pow(b)),
+            result: |a, b| {
+                let base = a.bound * a.bound + 1.0;
+                let y = base.powf(b.bound);
+                broadcast_info(a, b, y, y * (b.bound * a.slope + base.ln() * b.slope))
+            },
+        }),
+    }
+    // Reductions along an axis. max and min take distinct values: a near-tie within the
+    // stencil's reach would move the arg-max. std's domain is the same, so no lane of two
+    // values comes near zero spread, where std = |x_0 - x_1| / sqrt 2 has its kink. In graphs
+    // (over rows, GRAPH_ARGS.axis = 0): logsumexp, bounded by B + ln(rows) with slope D (its
+    // gradient is a softmax, summing to 1), and the unbiased variance, at most
+    // rows B^2 / (rows - 1) with slope 4 rows B D / (rows - 1). max, min (ties, say of a
+    // broadcast row) and std (zero spread) stay out.
+    max_axis {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].max_axis(a.axis),
+        tensor: Some(|t, a| t[0].max_axis(a.axis)), graph: None,
+    }
+    max_axis_keepdim {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].max_axis_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].max_axis_keepdim(a.axis)), graph: None,
+    }
+    min_axis {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].min_axis(a.axis),
+        tensor: Some(|t, a| t[0].min_axis(a.axis)), graph: None,
+    }
+    min_axis_keepdim {
+        shapes: Shapes::Axis, domains: DISTINCT, var: |v, a| v[0].min_axis_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].min_axis_keepdim(a.axis)), graph: None,
+    }
+    logsumexp {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].logsumexp(a.axis),
+        tensor: Some(|t, a| t[0].logsumexp(a.axis)),
+        graph: Some(GraphRule {
+            show: "logsumexp($a, 0)",
+            apply: None,
+            result: |a, _| {
+                let (&rows, rest) = a.shape.split_first()?;
+                Some(Info { shape: rest.to_vec(), bound: a.bound + (rows as f64).ln(), slope: a.slope })
+            },
+        }),
+    }
+    logsumexp_keepdim {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].logsumexp_keepdim(a.axis),
+        tensor: Some(|t, a| t[0].logsumexp_keepdim(a.axis)), graph: None,
+    }
+    var_axis {
+        shapes: Shapes::LongAxis, domains: ANY, var: |v, a| v[0].var_axis(a.axis, 1),
+        tensor: Some(|t, a| t[0].var_axis(a.axis, 1)),
+        graph: Some(GraphRule {
+            show: "var_axis($a, 0, 1)",
+            apply: Some(|a, _| a.var_axis(0, 1)),
+            result: |a, _| {
+                let (&rows, rest) = a.shape.split_first()?;
+                let r = rows as f64;
+                (rows >= 2).then(|| Info {
+                    shape: rest.to_vec(),
+                    bound: r * a.bound * a.bound / (r - 1.0),
+                    slope: 4.0 * r * a.bound * a.slope / (r - 1.0),
+                })
+            },
+        }),
+    }
+    // The population variance is 0 (and so is its gradient) on an axis of length 1.
+    var_axis_population {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].var_axis(a.axis, 0),
+        tensor: Some(|t, a| t[0].var_axis(a.axis, 0)), graph: None,
+    }
+    var_axis_keepdim {
+        shapes: Shapes::LongAxis, domains: ANY, var: |v, a| v[0].var_axis_keepdim(a.axis, 1),
+        tensor: Some(|t, a| t[0].var_axis_keepdim(a.axis, 1)), graph: None,
+    }
+    std_axis {
+        shapes: Shapes::LongAxis, domains: DISTINCT, var: |v, a| v[0].std_axis(a.axis, 1),
+        tensor: Some(|t, a| t[0].std_axis(a.axis, 1)), graph: None,
+    }
+    std_axis_keepdim {
+        shapes: Shapes::LongAxis, domains: DISTINCT, var: |v, a| v[0].std_axis_keepdim(a.axis, 1),
+        tensor: Some(|t, a| t[0].std_axis_keepdim(a.axis, 1)), graph: None,
+    }
+}
+
+/// Off clamp's kinks at -1 and 1 (and those of `clamp_min(-1)` and `clamp_max(1)`).
+const CLAMPED: &[Domain] = &[Domain::AwayFrom(-2.0, 2.0, &[-1.0, 1.0])];
+/// Operands of maximum and minimum from interleaved cells: never within `KINK_MARGIN` of a tie.
+const UNTIED: &[Domain] = &[Domain::Cells(false), Domain::Cells(true)];
+
+/// Distinct values at least `8 / 5n >= 0.006` apart for the at most `n = 256` entries of a
+/// case (see [`Domain::Distinct`]): three times the stencil's reach.
+const DISTINCT: &[Domain] = &[Domain::Distinct(-4.0, 4.0)];
+
+/// A mask of `shape` that alternates along the flattened elements, starting with `true`.
+fn checkerboard(shape: &[usize]) -> Mask {
+    Mask::new(shape, (0..shape.iter().product()).map(|k: usize| k.is_multiple_of(2)).collect())
 }
 
 /// Up to four inputs of one domain, for concat and stack (a case takes as many as it has shapes).
@@ -683,7 +922,8 @@ impl Shapes {
             Shapes::Any => (0..FIXED_CASES)
                 .map(|_| (vec![random_shape(rng)], Args { scalar: rng.random_range(-3.0..3.0), ..Args::default() }))
                 .collect(),
-            Shapes::Axis => {
+            // Every fixed axis has length 2 or more already.
+            Shapes::Axis | Shapes::LongAxis => {
                 let on_axis = |shape: &[usize], axis| (vec![shape.to_vec()], Args { axis, ..Args::default() });
                 let mut out = Vec::new();
                 for _ in 0..2 {
@@ -714,6 +954,17 @@ impl Shapes {
                 [(1, 1), (1, 5), (5, 1), (3, 4), random].into_iter().map(|(m, n)| plain(vec![vec![m, n]])).collect()
             }
             Shapes::Broadcast => (0..2).flat_map(|_| broadcast_pairs(rng)).map(|(a, b)| plain(vec![a, b])).collect(),
+            // Each broadcast pair with a random mask of their output's shape, some of its axes
+            // (at random) made 1 so that the mask repeats too.
+            Shapes::Select => broadcast_pairs(rng)
+                .into_iter()
+                .map(|(a, b)| {
+                    let out = broadcast(&a, &b).expect("broadcast_pairs broadcast");
+                    let dims: Vec<usize> = out.iter().map(|&d| if rng.random::<bool>() { d } else { 1 }).collect();
+                    let bits = (0..dims.iter().product()).map(|_| rng.random::<bool>()).collect();
+                    (vec![a, b], Args { mask: Some(Mask::new(&dims[..], bits)), ..Args::default() })
+                })
+                .collect(),
             Shapes::Matmul => {
                 let mut dims: Vec<(usize, usize, usize)> = (0..FIXED_CASES)
                     .map(|_| (rng.random_range(1..=8), rng.random_range(1..=8), rng.random_range(1..=8)))
@@ -841,9 +1092,28 @@ impl Shapes {
                     (vec![s], Args { axis, ..Args::default() })
                 })
                 .boxed(),
+            Shapes::LongAxis => (shape(1), any::<Index>())
+                .prop_map(|(mut s, axis)| {
+                    let axis = axis.index(s.len());
+                    s[axis] = s[axis].max(2);
+                    (vec![s], Args { axis, ..Args::default() })
+                })
+                .boxed(),
             Shapes::Rows => shape(1).prop_map(move |s| plain(vec![s])).boxed(),
             Shapes::Matrix => (dim(), dim()).prop_map(move |(m, n)| plain(vec![vec![m, n]])).boxed(),
             Shapes::Broadcast => broadcast_shapes().prop_map(move |(a, b)| plain(vec![a, b])).boxed(),
+            Shapes::Select => (broadcast_shapes(), vec(any::<bool>(), 3))
+                .prop_flat_map(|((a, b), keep)| {
+                    // The mask keeps or drops (to 1) each axis of the operands' broadcast.
+                    let out = broadcast(&a, &b).expect("broadcast_shapes broadcast");
+                    let dims: Vec<usize> =
+                        out.iter().zip(keep.iter().cycle()).map(|(&d, &k)| if k { d } else { 1 }).collect();
+                    let n: usize = dims.iter().product();
+                    vec(any::<bool>(), n).prop_map(move |bits| {
+                        (vec![a.clone(), b.clone()], Args { mask: Some(Mask::new(&dims[..], bits)), ..Args::default() })
+                    })
+                })
+                .boxed(),
             Shapes::Matmul => {
                 (dim(), dim(), dim()).prop_map(move |(m, k, n)| plain(vec![vec![m, k], vec![k, n]])).boxed()
             }
@@ -925,6 +1195,15 @@ impl Domain {
             Domain::Range(lo, hi) => uniform(shape, lo, hi, rng),
             Domain::AwayFromZero(lo, hi) => away_from_zero(shape, lo, hi, rng),
             Domain::Distribution => normalise_rows(uniform(shape, 0.0, 1.0, rng)),
+            Domain::AwayFrom(lo, hi, _) => uniform(shape, lo, hi, rng).map(|v| self.place(v)),
+            Domain::Cells(_) => uniform(shape, -2.0, 2.0, rng).map(|v| self.place(v)),
+            Domain::Distinct(lo, hi) => {
+                use rand::seq::SliceRandom;
+                let mut cells: Vec<usize> = (0..shape.iter().product()).collect();
+                cells.shuffle(rng);
+                let jitter: Vec<f64> = cells.iter().map(|_| rng.random_range(0.0..0.8)).collect();
+                Tensor::from_vec(shape, distinct(lo, hi, &cells, &jitter))
+            }
         }
     }
 
@@ -936,6 +1215,15 @@ impl Domain {
                 (lo..hi, any::<bool>()).prop_map(|(m, negative)| if negative { -m } else { m }).boxed()
             }
             Domain::Distribution => (0.0..1.0f64).boxed(),
+            Domain::AwayFrom(lo, hi, _) => (lo..hi).prop_map(move |v| self.place(v)).boxed(),
+            Domain::Cells(_) => (-2.0..2.0f64).prop_map(move |v| self.place(v)).boxed(),
+            Domain::Distinct(lo, hi) => {
+                let n: usize = shape.iter().product();
+                let cells = Just((0..n).collect::<Vec<usize>>()).prop_shuffle();
+                return (cells, vec(0.0..0.8f64, n))
+                    .prop_map(move |(cells, jitter)| Tensor::from_vec(&shape[..], distinct(lo, hi, &cells, &jitter)))
+                    .boxed();
+            }
         };
         let n: usize = shape.iter().product();
         vec(value, n)
@@ -945,6 +1233,31 @@ impl Domain {
             })
             .boxed()
     }
+}
+
+impl Domain {
+    /// Moves a uniform draw into [`Domain::AwayFrom`]'s or [`Domain::Cells`]'s set.
+    fn place(self, v: f64) -> f64 {
+        match self {
+            Domain::AwayFrom(_, _, points) => points
+                .iter()
+                .fold(v, |v, &p| if (v - p).abs() < KINK_MARGIN { p + KINK_MARGIN.copysign(v - p) } else { v }),
+            Domain::Cells(odd) => {
+                let cell = (4.0 * v).floor();
+                let frac = 4.0 * v - cell;
+                // The next cell up when the parity is wrong: at most 2.25 at the top.
+                let cell = if (cell as i64).rem_euclid(2) == i64::from(odd) { cell } else { cell + 1.0 };
+                (cell + 0.8 * frac) / 4.0
+            }
+            _ => v,
+        }
+    }
+}
+
+/// Entry `k` in cell `cells[k]` of `n` across `[lo, hi)`, `jitter[k]` of a cell's width in.
+fn distinct(lo: f64, hi: f64, cells: &[usize], jitter: &[f64]) -> Vec<f64> {
+    let width = (hi - lo) / cells.len() as f64;
+    cells.iter().zip(jitter).map(|(&c, &j)| lo + (c as f64 + j) * width).collect()
 }
 
 /// Scales each row (last axis) to sum to 1, after adding 1e-3 to its first entry so that no row

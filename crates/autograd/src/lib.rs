@@ -49,6 +49,7 @@ pub use gradcheck::{
 pub use gradients::Gradients;
 pub use input_grad::InputGrad;
 pub use op::{Op, Output, eval};
+pub use ops::compare::Mask;
 pub use ops::pick::{ClassLabel, gather_labels};
 pub use param::{Param, ParamId};
 pub use shape::Shape;

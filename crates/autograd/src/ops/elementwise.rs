@@ -455,6 +455,32 @@ impl<T: Float> BinaryRule<T> for DivRule {
     }
 }
 
+/// `z = a^b`: `dz/da = b a^(b-1)` (0 where `b = 0`), `dz/db = a^b ln a` (0 where `a = 0` and
+/// `b >= 0`), PyTorch's `pow_backward_self` and `pow_backward_exponent`.
+///
+/// The two masks keep `0 * inf = NaN` out of the gradients of `0^0 = 1` and `0^b = 0`. Elsewhere
+/// IEEE arithmetic speaks: at `a = 0` and `0 < b < 1` the base's partial is inf, at `a = 0` and
+/// `b < 0` the value is inf and the exponent's partial `inf * ln 0 = -inf`; for `a < 0` the
+/// exponent's partial is NaN (`ln a`), and so is the value unless `b` is an integer.
+pub struct PowRule;
+impl<T: Float> BinaryRule<T> for PowRule {
+    fn name(&self) -> &'static str {
+        "pow"
+    }
+    fn symbol(&self) -> &'static str {
+        "^"
+    }
+    fn f(&self, a: T, b: T) -> T {
+        a.powf(b)
+    }
+    fn da(&self, a: T, b: T) -> T {
+        if b == T::ZERO { T::ZERO } else { b * a.powf(b - T::ONE) }
+    }
+    fn db(&self, a: T, b: T) -> T {
+        if a == T::ZERO && b >= T::ZERO { T::ZERO } else { a.powf(b) * a.ln() }
+    }
+}
+
 // The operators `+ - * /` and unary `-` are implemented below too; the named methods exist so
 // that a chain reads left to right (`x.matmul(w).add(b)`).
 #[allow(clippy::should_implement_trait)]
@@ -489,6 +515,18 @@ impl<'t, T: Float> Var<'t, T> {
     /// If the shapes do not broadcast.
     pub fn div(self, other: Var<'t, T>) -> Var<'t, T> {
         self.apply(Binary(DivRule), &[other])
+    }
+
+    /// `self^exponent` elementwise, both differentiable, broadcasting like [`add`](Var::add).
+    /// At a zero base PyTorch's masks apply: `0^0 = 1` with both partials 0, and `0^b` for
+    /// `b > 0` has exponent partial 0 instead of `0 * ln 0 = NaN`. A negative base gives NaN
+    /// (value for a non-integer exponent, and the exponent's partial always). For a constant
+    /// exponent use [`powf`](Var::powf) or [`powi`](Var::powi).
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast: `pow: [2, 3] ^ [2]: shapes do not broadcast`.
+    pub fn pow(self, exponent: Var<'t, T>) -> Var<'t, T> {
+        self.apply(Binary(PowRule), &[exponent])
     }
 }
 
@@ -601,6 +639,14 @@ impl<T: Float> Tensor<T> {
     /// If the shapes do not broadcast.
     pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
         crate::eval(&Binary(MulRule), &[self, other])
+    }
+
+    /// `self^exponent` elementwise with broadcasting, without a tape.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn pow(&self, exponent: &Tensor<T>) -> Tensor<T> {
+        crate::eval(&Binary(PowRule), &[self, exponent])
     }
 }
 

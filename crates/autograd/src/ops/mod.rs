@@ -3,9 +3,11 @@
 
 pub mod activation;
 mod broadcast;
+pub mod compare;
 pub mod elementwise;
 pub mod matmul;
 pub mod pick;
 pub mod reduce;
+pub mod reduce_axis;
 pub mod shape;
 pub mod softmax;

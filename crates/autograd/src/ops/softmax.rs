@@ -1,4 +1,4 @@
-//! Log-softmax along the last axis, as one numerically stable primitive.
+//! Softmax and log-softmax along the last axis, each one numerically stable primitive.
 
 use crate::input_grad::assign_or_add;
 use crate::{Float, InputGrad, Op, Output, Tensor, Var};
@@ -49,6 +49,59 @@ impl<T: Float> Op<T> for LogSoftmax {
     }
 }
 
+/// `y = e^(x - max(x)) / sum(e^(x - max(x)))` per row (last axis):
+/// `dx = y (g - sum(g y))` per row, from the saved output (PyTorch's `_softmax_backward_data`).
+///
+/// One node and one exponential per element, where `exp(log_softmax(x))` takes two of each.
+pub struct Softmax;
+
+impl<T: Float> Op<T> for Softmax {
+    fn name(&self) -> String {
+        "softmax".into()
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
+        let x = inputs[0];
+        assert!(x.shape().rank() >= 1, "softmax: needs at least one axis, got a scalar");
+        let out = out.overwrite_as(x.shape());
+        let n = x.shape().last_dim();
+        if n == 0 {
+            return;
+        }
+        for (y, x) in out.chunks_exact_mut(n).zip(x.data().chunks_exact(n)) {
+            // As in log-softmax: every exponent <= 0 and the largest term exactly 1, so the sum
+            // is in [1, n] and neither overflows nor vanishes.
+            let max = x.iter().copied().fold(x[0], T::max);
+            let mut sum = T::ZERO;
+            for (y, &v) in y.iter_mut().zip(x) {
+                *y = (v - max).exp();
+                sum += *y;
+            }
+            let inv = T::ONE / sum;
+            y.iter_mut().for_each(|y| *y *= inv);
+        }
+    }
+
+    fn backward(&self, _inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        let n = y.shape().last_dim();
+        if n == 0 {
+            return;
+        }
+        // Every element is written once: a first contribution assigns.
+        let (mode, gx) = gx.elements();
+        let rows = gx.chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n));
+        for ((gx, y), g) in rows {
+            let gy: T = y.iter().zip(g).map(|(&y, &g)| g * y).sum();
+            assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| y * (g - gy)), mode);
+        }
+    }
+}
+
 impl<'t, T: Float> Var<'t, T> {
     /// `log(softmax(self))` along the last axis, computed stably (finite for logits of +-1e4).
     ///
@@ -58,12 +111,12 @@ impl<'t, T: Float> Var<'t, T> {
         self.apply(LogSoftmax, &[])
     }
 
-    /// `softmax(self)` along the last axis, as `exp(log_softmax(self))`.
+    /// `softmax(self)` along the last axis (rows that sum to 1), computed stably as one op.
     ///
     /// # Panics
     /// If `self` is a scalar.
     pub fn softmax(self) -> Var<'t, T> {
-        self.log_softmax().exp()
+        self.apply(Softmax, &[])
     }
 }
 
@@ -87,9 +140,7 @@ impl<T: Float> Tensor<T> {
     /// # Panics
     /// If `self` is a scalar.
     pub fn softmax(&self) -> Tensor<T> {
-        let mut p = self.log_softmax();
-        p.data_mut().iter_mut().for_each(|v| *v = v.exp());
-        p
+        crate::eval(&Softmax, &[self])
     }
 }
 
@@ -116,5 +167,48 @@ mod tests {
         let grads = y.pick([0]).sum().backward();
         // d y_0 / dx = onehot(0) - softmax(x) = [1 - 1, 0 - 0, 0 - 0].
         assert_eq!(grads[x].data(), &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn softmax_of_zero_and_ln_3_and_its_gradient() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_rows(&[[0.0, 3f64.ln()]]));
+        let y = x.softmax();
+        // e^0 : e^ln3 = 1 : 3, so [1/4, 3/4] (to an ulp: e^(ln 3 - ln 3) = 1 exactly, e^-ln3
+        // carries the rounding of ln 3).
+        let p = y.value();
+        assert!((p.data()[0] - 0.25).abs() < 1e-16 && (p.data()[1] - 0.75).abs() < 1e-16, "{p:?}");
+        // Upstream [1, 0]: sum(g y) = 1/4, dx = y (g - 1/4) = [1/4 * 3/4, 3/4 * -1/4] = ±3/16.
+        let w = tape.constant(Tensor::from_rows(&[[1.0, 0.0]]));
+        let g = (y * w).sum().backward();
+        let d = g[x].data();
+        assert!((d[0] - 3.0 / 16.0).abs() < 1e-16 && (d[1] + 3.0 / 16.0).abs() < 1e-16, "{d:?}");
+        // One node, where exp(log_softmax) recorded two.
+        assert_eq!(tape.len(), 5);
+    }
+
+    #[test]
+    fn softmax_of_huge_logits_is_one_hot_with_a_zero_gradient() {
+        let tape = Tape::<f32>::new();
+        let x = tape.leaf(Tensor::from_rows(&[[1e4f32, -1e4, 0.0], [7.0, 7.0, 7.0]]));
+        let y = x.softmax();
+        // e^-1e4 and e^-2e4 underflow to 0: [1, 0, 0]; equal logits give 1/3 each.
+        let third = 1.0f32 / 3.0;
+        assert_eq!(y.value().data(), &[1.0, 0.0, 0.0, third, third, third]);
+        // y (g - sum(g y)) with y one-hot: 1 * (g_0 - g_0) = 0 and 0 elsewhere.
+        let g = y.pick([0, 1]).sum().backward();
+        assert_eq!(&g[x].data()[..3], &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn softmax_agrees_with_exp_of_log_softmax_to_a_few_ulps() {
+        // The same function by two routes: e^(x - m) / s against e^(x - m - ln s). Each output is
+        // at most 1; the two differ by the rounding of ln s (amplified by e^ at most 1) and of a
+        // division, so 4 ulps of 1.
+        let x = Tensor::from_vec([3, 5], (0..15).map(|i| f64::from((i * 37) % 11) * 0.7 - 3.0).collect());
+        let (fused, composed) = (x.softmax(), x.log_softmax().map(f64::exp));
+        for (a, b) in fused.data().iter().zip(composed.data()) {
+            assert!((a - b).abs() <= 4.0 * f64::EPSILON, "{a} vs {b}");
+        }
     }
 }

@@ -38,6 +38,9 @@ mod split;
 pub use batches::Batches;
 pub use csv::{DataError, Location, MAX_CSV_BYTES, MAX_INFERRED_CLASSES, load_csv, parse_csv};
 pub use dataset::{ClassLabels, Dataset, RegressionDataset, Targets};
-pub use metrics::{accuracy, accuracy_from_logits, confusion_matrix};
+pub use metrics::{
+    ClassScores, ClassificationReport, accuracy, accuracy_from_logits, confusion_matrix, mean_absolute_error,
+    mean_squared_error, precision_recall_f1, r2_score,
+};
 pub use scaler::{CONSTANT_RELATIVE, StandardScaler};
 pub use split::{Splits, split_indices, stratified_split_indices};

@@ -32,6 +32,7 @@ mod batches;
 mod csv;
 mod dataset;
 mod metrics;
+mod reader;
 mod scaler;
 mod split;
 
@@ -42,5 +43,6 @@ pub use metrics::{
     ClassScores, ClassificationReport, accuracy, accuracy_from_logits, confusion_matrix, mean_absolute_error,
     mean_squared_error, precision_recall_f1, r2_score,
 };
+pub use reader::{Classification, Column, CsvOptions, Header, Regression};
 pub use scaler::{CONSTANT_RELATIVE, StandardScaler};
 pub use split::{Splits, split_indices, stratified_split_indices};

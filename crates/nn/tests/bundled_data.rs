@@ -75,7 +75,10 @@ fn the_recorded_splits_are_the_split_helpers_for_seeds_0_to_4() {
         std::fs::write(&path, &json).unwrap();
     }
     let recorded = std::fs::read_to_string(&path).unwrap();
-    assert!(recorded == json, "{path} is not what the split helpers give; the baselines were measured on the recorded splits");
+    assert!(
+        recorded == json,
+        "{path} is not what the split helpers give; the baselines were measured on the recorded splits"
+    );
     // 266 / 88 / 88 and 106 / 36 / 36 rows.
     assert_eq!(diabetes[0].1.test.len(), 88);
     assert_eq!((wine[0].1.train.len(), wine[0].1.test.len()), (106, 36));

@@ -151,6 +151,18 @@ impl CsvOptions<Classification> {
         self
     }
 
+    /// The same options reading float targets.
+    pub fn regression(self) -> CsvOptions<Regression> {
+        CsvOptions {
+            header: self.header,
+            targets: self.targets,
+            ignore: self.ignore,
+            delimiter: self.delimiter,
+            classes: None,
+            kind: PhantomData,
+        }
+    }
+
     /// Reads the file at `path` as features and class labels.
     ///
     /// # Errors
@@ -242,6 +254,18 @@ impl CsvOptions<Regression> {
         self
     }
 
+    /// The same options reading class labels (from the first target column).
+    pub fn classification(self) -> CsvOptions<Classification> {
+        CsvOptions {
+            header: self.header,
+            targets: self.targets.into_iter().take(1).collect(),
+            ignore: self.ignore,
+            delimiter: self.delimiter,
+            classes: None,
+            kind: PhantomData,
+        }
+    }
+
     /// Reads the file at `path` as features and float targets.
     ///
     /// # Errors
@@ -306,30 +330,6 @@ impl<K> CsvOptions<K> {
     pub fn delimiter(mut self, delimiter: u8) -> Self {
         self.delimiter = delimiter;
         self
-    }
-
-    /// The same options reading float targets.
-    pub fn regression(self) -> CsvOptions<Regression> {
-        CsvOptions {
-            header: self.header,
-            targets: self.targets,
-            ignore: self.ignore,
-            delimiter: self.delimiter,
-            classes: None,
-            kind: PhantomData,
-        }
-    }
-
-    /// The same options reading class labels (from the first target column).
-    pub fn classification(self) -> CsvOptions<Classification> {
-        CsvOptions {
-            header: self.header,
-            targets: self.targets.into_iter().take(1).collect(),
-            ignore: self.ignore,
-            delimiter: self.delimiter,
-            classes: None,
-            kind: PhantomData,
-        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! The data side of training: a labelled [`Dataset`], a CSV loader with typed errors, a
-//! train/test split, shuffled mini-[`Batches`], a [`StandardScaler`], and [`accuracy`] and
-//! [`confusion_matrix`].
+//! The data side of training: a [`Dataset`] of class labels ([`ClassLabels`]) or float targets
+//! ([`RegressionDataset`]), a CSV loader with typed errors, seeded train / validation / test
+//! [`Splits`] (stratified for classes), shuffled mini-[`Batches`], a [`StandardScaler`], and
+//! metrics such as [`accuracy`] and [`confusion_matrix`].
 //!
 //! Everything random takes the caller's RNG, so a seeded run is reproducible.
 //!
@@ -31,10 +32,17 @@ mod batches;
 mod csv;
 mod dataset;
 mod metrics;
+mod reader;
 mod scaler;
+mod split;
 
 pub use batches::Batches;
 pub use csv::{DataError, Location, MAX_CSV_BYTES, MAX_INFERRED_CLASSES, load_csv, parse_csv};
-pub use dataset::Dataset;
-pub use metrics::{accuracy, accuracy_from_logits, confusion_matrix};
+pub use dataset::{ClassLabels, Dataset, RegressionDataset, Targets};
+pub use metrics::{
+    ClassScores, ClassificationReport, accuracy, accuracy_from_logits, confusion_matrix, mean_absolute_error,
+    mean_squared_error, precision_recall_f1, r2_score,
+};
+pub use reader::{Classification, Column, CsvOptions, Header, Regression};
 pub use scaler::{CONSTANT_RELATIVE, StandardScaler};
+pub use split::{Splits, split_indices, stratified_split_indices};

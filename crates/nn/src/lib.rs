@@ -27,7 +27,11 @@ pub mod train;
 
 pub use init::Init;
 pub use linear::Linear;
-pub use loss::{l2_penalty, softmax_cross_entropy, softmax_cross_entropy_soft};
+pub use loss::{
+    Reduction, binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_weighted, cross_entropy,
+    cross_entropy_soft, huber_loss, l1_loss, l2_penalty, mse_loss, smooth_l1_loss, softmax_cross_entropy,
+    softmax_cross_entropy_soft,
+};
 pub use mlp::{Activation, Mlp};
 pub use module::{Module, Parameter, ParameterMut};
 pub use optim::{Adam, Optimizer, Sgd};

@@ -37,8 +37,10 @@ impl fmt::Display for Location {
 
 /// Why a CSV input could not be loaded, or its features not standardised. Each variant but
 /// [`Io`](Self::Io), [`NotAFile`](Self::NotAFile), [`TooLarge`](Self::TooLarge),
-/// [`Empty`](Self::Empty) and [`NonFiniteFeature`](Self::NonFiniteFeature) says where in the
-/// file, and the message starts with `file:line:column:`.
+/// [`Empty`](Self::Empty), [`NonFiniteFeature`](Self::NonFiniteFeature),
+/// [`TooManyClasses`](Self::TooManyClasses), [`UnknownColumn`](Self::UnknownColumn),
+/// [`DuplicateColumn`](Self::DuplicateColumn) and [`Csv`](Self::Csv) says where in the file, and
+/// the message starts with `file:line:column:`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DataError {
@@ -120,6 +122,79 @@ pub enum DataError {
         /// The class count given to the loader, if any.
         num_classes: Option<usize>,
     },
+    /// A field that [`CsvOptions`](super::CsvOptions) needs is empty.
+    MissingValue {
+        /// Where.
+        at: Location,
+        /// The column's header name, or `#3` (from 1) when the input has no header.
+        column: String,
+    },
+    /// A feature or float target read by [`CsvOptions`](super::CsvOptions) is not a number.
+    BadValue {
+        /// Where.
+        at: Location,
+        /// The column's header name, or `#3` (from 1) when the input has no header.
+        column: String,
+        /// The field, trimmed, cut to 40 characters.
+        text: String,
+    },
+    /// A feature or float target read by [`CsvOptions`](super::CsvOptions) is NaN, infinite,
+    /// or too large for the element type.
+    NonFiniteValue {
+        /// Where.
+        at: Location,
+        /// The column's header name, or `#3` (from 1) when the input has no header.
+        column: String,
+        /// The field, trimmed, cut to 40 characters.
+        text: String,
+        /// The element type, `"f32"` or `"f64"`.
+        float: &'static str,
+    },
+    /// A class label that is not among the classes given to
+    /// [`CsvOptions::classes`](super::CsvOptions::classes).
+    UnknownClass {
+        /// Where.
+        at: Location,
+        /// The column's header name, or `#3` (from 1) when the input has no header.
+        column: String,
+        /// The label, trimmed, cut to 40 characters.
+        label: String,
+        /// How many classes were given.
+        num_classes: usize,
+    },
+    /// The target column holds more distinct class labels than [`MAX_INFERRED_CLASSES`]: most
+    /// likely a float target read for classification.
+    TooManyClasses {
+        /// The path, or the name given to the parser.
+        file: String,
+        /// The column's header name, or `#3` (from 1) when the input has no header.
+        column: String,
+    },
+    /// A column chosen by name or index is not in the input.
+    UnknownColumn {
+        /// The path, or the name given to the parser.
+        file: String,
+        /// The column as asked for: `"y"` for a name, `7` for an index (from 0).
+        column: String,
+        /// The header's names, empty when the input has no header.
+        header: Vec<String>,
+        /// The number of fields of the first row.
+        width: usize,
+    },
+    /// A column chosen by name appears more than once in the header.
+    DuplicateColumn {
+        /// The path, or the name given to the parser.
+        file: String,
+        /// The name.
+        name: String,
+    },
+    /// The CSV parser itself failed.
+    Csv {
+        /// The path, or the name given to the parser.
+        file: String,
+        /// What it said.
+        message: String,
+    },
     /// A feature given to [`StandardScaler::fit`](super::StandardScaler::fit) is NaN or
     /// infinite.
     NonFiniteFeature {
@@ -137,8 +212,20 @@ impl DataError {
     pub fn location(&self) -> Option<&Location> {
         use DataError::*;
         match self {
-            Io { .. } | NotAFile { .. } | TooLarge { .. } | Empty { .. } | NonFiniteFeature { .. } => None,
-            InvalidUtf8 { at }
+            Io { .. }
+            | NotAFile { .. }
+            | TooLarge { .. }
+            | Empty { .. }
+            | NonFiniteFeature { .. }
+            | TooManyClasses { .. }
+            | UnknownColumn { .. }
+            | DuplicateColumn { .. }
+            | Csv { .. } => None,
+            MissingValue { at, .. }
+            | BadValue { at, .. }
+            | NonFiniteValue { at, .. }
+            | UnknownClass { at, .. }
+            | InvalidUtf8 { at }
             | NoFeatures { at }
             | ColumnCount { at, .. }
             | BadNumber { at, .. }
@@ -186,6 +273,32 @@ impl fmt::Display for DataError {
             LabelOutOfRange { at, label, num_classes: Some(k) } => {
                 write!(f, "{at}: label {label} is out of range: with {k} classes labels must be below {k}")
             }
+            MissingValue { at, column } => write!(f, "{at}: column {column}: empty field, expected a value"),
+            BadValue { at, column, text } => write!(f, "{at}: column {column}: expected a number, found {text:?}"),
+            NonFiniteValue { at, column, text, float } => write!(
+                f,
+                "{at}: column {column}: {text:?} is not a finite {float}; NaN, infinities and values too large for {float} are rejected"
+            ),
+            UnknownClass { at, column, label, num_classes } => {
+                write!(f, "{at}: column {column}: class {label:?} is not one of the {num_classes} classes given")
+            }
+            TooManyClasses { file, column } => write!(
+                f,
+                "{file}: column {column} has more than {MAX_INFERRED_CLASSES} distinct class labels; \
+                 is it a float target (read it as regression)?"
+            ),
+            UnknownColumn { file, column, header, width } if header.is_empty() => {
+                write!(f, "{file}: no column {column}: the input has no header row and {width} fields per row")
+            }
+            UnknownColumn { file, column, header, .. } => {
+                let names: Vec<&str> = header.iter().take(20).map(|n| n.as_str()).collect();
+                let more = if header.len() > 20 { ", ..." } else { "" };
+                write!(f, "{file}: no column {column}; the header has {}{more}", names.join(", "))
+            }
+            DuplicateColumn { file, name } => {
+                write!(f, "{file}: column {name:?} appears more than once in the header; choose it by index")
+            }
+            Csv { file, message } => write!(f, "{file}: {message}"),
             NonFiniteFeature { row, column, value } => write!(
                 f,
                 "StandardScaler::fit: the feature at row {row}, column {column} (from 0) is {value}; features must be finite"
@@ -248,7 +361,7 @@ pub fn load_csv<T: Float>(path: impl AsRef<Path>, num_classes: Option<usize>) ->
 }
 
 /// The bytes of the regular file at `path`, if it has at most `limit` of them.
-fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
+pub(super) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
     let io_error = |error| DataError::Io { path: path.to_owned(), error };
     let not_a_file = || DataError::NotAFile { path: path.to_owned() };
     let too_large = || DataError::TooLarge { path: path.to_owned(), limit };
@@ -335,7 +448,7 @@ pub fn parse_csv<T: Float>(text: &str, file: &str, num_classes: Option<usize>) -
 /// The number `field` writes, rounded once to the nearest `T`. Parsing to f64 and then rounding to
 /// f32 rounds twice, which lands one ulp off when the f64 falls exactly halfway between two f32s:
 /// `7.038531e-26`, how Rust writes the f32 `0x15ae43fd`, would read back as `0x15ae43fe`.
-fn parse_number<T: Float>(field: &str) -> Option<T> {
+pub(super) fn parse_number<T: Float>(field: &str) -> Option<T> {
     if T::NAME == "f32" {
         field.parse::<f32>().ok().map(|x| T::from_f64(f64::from(x)))
     } else {
@@ -344,7 +457,7 @@ fn parse_number<T: Float>(field: &str) -> Option<T> {
 }
 
 /// The bytes as text, or where the first invalid UTF-8 byte is.
-fn decode<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, DataError> {
+pub(super) fn decode<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, DataError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
@@ -355,7 +468,7 @@ fn decode<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, DataError> {
 }
 
 /// At most 40 characters of a field, so that a hostile megabyte-long field makes a short message.
-fn excerpt(field: &str) -> String {
+pub(super) fn excerpt(field: &str) -> String {
     const MAX: usize = 40;
     match field.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}...", &field[..cut]),

@@ -22,8 +22,13 @@ impl<T: Float> Op<T> for MatMul {
         let d = Dims::of(a, b);
         // gemm with beta = 0 writes every element.
         let c = out.overwrite_as(&d.out_shape());
-        for (i, c) in d.batches(c) {
-            gemm(d.a(a.data(), i), d.b(b.data(), i), T::ZERO, c);
+        if d.batches == 1 {
+            // One product (most calls): no batch slicing on the per-step path.
+            gemm(d.a(a.data(), 0), d.b(b.data(), 0), T::ZERO, c);
+        } else {
+            for (i, c) in d.batches(c) {
+                gemm(d.a(a.data(), i), d.b(b.data(), i), T::ZERO, c);
+            }
         }
     }
 
@@ -35,15 +40,23 @@ impl<T: Float> Op<T> for MatMul {
         let beta = |mode: Write| if mode == Write::Assign { T::ZERO } else { T::ONE };
         if let Some(ga) = ga {
             let (mode, ga) = ga.elements();
-            for (i, ga) in d.batches_of(ga, d.rows * d.k) {
-                gemm(d.g(g.data(), i), d.b(b.data(), i).t(), beta(mode), ga);
+            if d.batches == 1 {
+                gemm(d.g(g.data(), 0), d.b(b.data(), 0).t(), beta(mode), ga);
+            } else {
+                for (i, ga) in d.batches_of(ga, d.rows * d.k) {
+                    gemm(d.g(g.data(), i), d.b(b.data(), i).t(), beta(mode), ga);
+                }
             }
         }
         if let Some(gb) = gb {
             let (mode, gb) = gb.elements();
-            // With a shared `B` (`batches == 1`, `rows = b m`) this one product sums over the batch.
-            for (i, gb) in d.batches_of(gb, d.k * d.n) {
-                gemm(d.a(a.data(), i).t(), d.g(g.data(), i), beta(mode), gb);
+            if d.batches == 1 {
+                // With a shared `B` (`rows = b m`) this one product sums over the batch.
+                gemm(d.a(a.data(), 0).t(), d.g(g.data(), 0), beta(mode), gb);
+            } else {
+                for (i, gb) in d.batches_of(gb, d.k * d.n) {
+                    gemm(d.a(a.data(), i).t(), d.g(g.data(), i), beta(mode), gb);
+                }
             }
         }
     }
@@ -66,6 +79,7 @@ struct Dims {
 }
 
 impl Dims {
+    #[inline]
     fn of<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> Dims {
         let (sa, sb) = (a.shape(), b.shape());
         let (batches, (bm, m, k), (k2, n)) = match (sa.dims(), sb.dims()) {
@@ -89,6 +103,7 @@ impl Dims {
         Dims { batches, rows, k, n, lead, rank: sa.rank() }
     }
 
+    #[inline]
     fn out_shape(&self) -> Shape {
         match self.rank {
             3 => Shape::from([self.lead[0], self.lead[1], self.n]),
@@ -97,16 +112,19 @@ impl Dims {
     }
 
     /// `A_i`, `B_i` (the shared `B` when there is one) and `G_i`.
+    #[inline]
     fn a<'a, T: Float>(&self, a: &'a [T], i: usize) -> MatRef<'a, T> {
         let len = self.rows * self.k;
         MatRef::row_major(&a[i * len..(i + 1) * len], self.rows, self.k)
     }
 
+    #[inline]
     fn b<'a, T: Float>(&self, b: &'a [T], i: usize) -> MatRef<'a, T> {
         let len = self.k * self.n;
         MatRef::row_major(&b[i * len..(i + 1) * len], self.k, self.n)
     }
 
+    #[inline]
     fn g<'a, T: Float>(&self, g: &'a [T], i: usize) -> MatRef<'a, T> {
         let len = self.rows * self.n;
         MatRef::row_major(&g[i * len..(i + 1) * len], self.rows, self.n)

@@ -59,7 +59,7 @@ struct Config {
     weight_decay: f32,
 }
 
-const CONFIGS: [Config; 3] = [
+const CONFIGS: [Config; 4] = [
     Config {
         name: "seed",
         sizes: &[64, 10, 10],
@@ -87,11 +87,42 @@ const CONFIGS: [Config; 3] = [
         momentum: 0.9,
         weight_decay: 1e-4,
     },
+    // MNIST's shape on generated rows (see `generated_mnist`).
+    Config {
+        name: "large",
+        sizes: &[784, 512, 512, 10],
+        activation: Activation::Relu,
+        batch: 256,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+    },
 ];
 
 struct Data {
     x: Tensor<f32>,
     y: Vec<usize>,
+}
+
+impl Data {
+    fn rows(&self) -> usize {
+        self.y.len()
+    }
+}
+
+/// 8192 rows of 784 features and 10 classes, MNIST's shape, from a fixed seed: each class a
+/// random template, each row its class's template plus noise, so training has something to fit.
+fn generated_mnist() -> Data {
+    let (rows, cols, classes) = (8192, 784, 10);
+    let mut rng = StdRng::seed_from_u64(784);
+    let templates: Vec<f32> = (0..classes * cols).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let y: Vec<usize> = (0..rows).map(|_| rng.random_range(0..classes)).collect();
+    let x = y
+        .iter()
+        .flat_map(|&c| templates[c * cols..(c + 1) * cols].to_vec())
+        .map(|t| t + rng.random_range(-1.0f32..1.0))
+        .collect();
+    Data { x: Tensor::from_vec([rows, cols], x), y }
 }
 
 fn load_digits() -> Data {
@@ -127,7 +158,7 @@ fn fill_batch(data: &Data, idx: &[usize], xb: &mut Tensor<f32>, yb: &mut Vec<usi
     for &i in idx {
         buffer.extend_from_slice(data.x.row(i));
     }
-    *xb = Tensor::from_vec([idx.len(), 64], buffer);
+    *xb = Tensor::from_vec([idx.len(), data.x.shape().dims()[1]], buffer);
     yb.clear();
     yb.extend(idx.iter().map(|&i| data.y[i]));
 }
@@ -142,14 +173,14 @@ struct Run {
 }
 
 impl Run {
-    fn new(c: &Config) -> Self {
+    fn new(c: &Config, data: &Data) -> Self {
         let mut rng = StdRng::seed_from_u64(1);
         let mlp = Mlp::new(c.sizes, c.activation, Init::HeUniform, &mut rng);
         let mut opt = Sgd::new(c.lr).weight_decay(c.weight_decay);
         if c.momentum > 0.0 {
             opt = opt.momentum(c.momentum);
         }
-        Run { mlp, opt, order: (0..1527).collect(), rng, xb: Tensor::default(), yb: Vec::new() }
+        Run { mlp, opt, order: (0..data.rows()).collect(), rng, xb: Tensor::default(), yb: Vec::new() }
     }
 }
 
@@ -201,40 +232,94 @@ fn time<R>(f: impl FnOnce() -> R) -> (f64, R) {
     (t.elapsed().as_secs_f64(), r)
 }
 
+const HELP: &str = "\
+usage: bench [ROUNDS] [CONFIG] [--threads N]
+
+  ROUNDS       rounds of A B per measurement (default 15)
+  CONFIG       seed, mlp64, wide, large, tiny or gemm: that measurement only (default: all)
+  --threads N  the thread count compared with one thread (default: TAPEGRAD_NUM_THREADS, else
+               every core)";
+
+struct Options {
+    rounds: usize,
+    only: Option<String>,
+    threads: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options { rounds: 15, only: None, threads: tapegrad::autograd::num_threads() };
+    let mut args = std::env::args().skip(1);
+    let mut positional = 0;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
+            "--threads" => {
+                o.threads = args.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0).unwrap_or_else(|| {
+                    eprintln!("--threads takes a positive integer\n\n{HELP}");
+                    std::process::exit(2)
+                })
+            }
+            _ if positional == 0 && arg.parse::<usize>().is_ok() => {
+                o.rounds = arg.parse().expect("checked");
+                positional += 1;
+            }
+            _ => {
+                o.only = Some(arg);
+                positional = 2;
+            }
+        }
+    }
+    o
+}
+
+/// The median and quartiles of `v`.
+fn quartiles(v: &mut [f64]) -> (f64, f64, f64) {
+    let m = median(v);
+    (m, v[v.len() / 4], v[(3 * v.len()) / 4])
+}
+
 fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(15);
-    let only = std::env::args().nth(2);
-    let data = load_digits();
-    println!("tapegrad benchmark: f32, one thread, digits 1527 training rows, {rounds} rounds of A B");
+    let Options { rounds, only, threads } = options();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let digits = load_digits();
+    let mnist = if wanted("large") { Some(generated_mnist()) } else { None };
+    let data_for = |c: &Config| if c.name == "large" { mnist.as_ref().expect("generated") } else { &digits };
+    tapegrad::autograd::set_num_threads(1);
+    println!(
+        "tapegrad benchmark: f32, one thread, digits 1527 training rows (large: 8192 generated rows of 784), {rounds} rounds of A B"
+    );
     println!();
     println!(
         "| config | network | batch | tape ms/epoch | hand-written ms/epoch | ratio (quartiles) | tape cost us/step | allocs/step (tape) | allocs/step (hand) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for c in CONFIGS.iter().filter(|c| only.as_deref().is_none_or(|o| o == c.name)) {
-        let (mut a, mut b) = (Run::new(c), Run::new(c));
+    for c in CONFIGS.iter().filter(|c| wanted(c.name)) {
+        let data = data_for(c);
+        let (mut a, mut b) = (Run::new(c, data), Run::new(c, data));
         let (mut tape, mut bp) = (Tape::new(), ManualBackprop::new());
         // Warm up: buffers sized, caches filled.
-        tape_epoch(&mut a, &mut tape, &data, c.batch);
-        manual_epoch(&mut b, &mut bp, &data, c.batch);
+        tape_epoch(&mut a, &mut tape, data, c.batch);
+        manual_epoch(&mut b, &mut bp, data, c.batch);
         let (mut ta, mut tb) = (Vec::new(), Vec::new());
-        let steps = 1527usize.div_ceil(c.batch);
+        let steps = data.rows().div_ceil(c.batch);
         let (mut alloc_a, mut alloc_b) = (usize::MAX, usize::MAX);
         for _ in 0..rounds {
             let before = ALLOCATIONS.load(Ordering::Relaxed);
-            let (t, _) = time(|| tape_epoch(&mut a, &mut tape, &data, c.batch));
+            let (t, _) = time(|| tape_epoch(&mut a, &mut tape, data, c.batch));
             alloc_a = alloc_a.min(ALLOCATIONS.load(Ordering::Relaxed) - before);
             ta.push(t);
             let before = ALLOCATIONS.load(Ordering::Relaxed);
-            let (t, _) = time(|| manual_epoch(&mut b, &mut bp, &data, c.batch));
+            let (t, _) = time(|| manual_epoch(&mut b, &mut bp, data, c.batch));
             alloc_b = alloc_b.min(ALLOCATIONS.load(Ordering::Relaxed) - before);
             tb.push(t);
         }
         // Each round's A over its B: drift between rounds cancels in the pair. The quartiles
         // say how far one run can be trusted.
         let mut ratios: Vec<f64> = ta.iter().zip(&tb).map(|(a, b)| a / b).collect();
-        let ratio = median(&mut ratios);
-        let (q1, q3) = (ratios[ratios.len() / 4], ratios[(3 * ratios.len()) / 4]);
+        let (ratio, q1, q3) = quartiles(&mut ratios);
         let (ma, mb) = (median(&mut ta) * 1e3, median(&mut tb) * 1e3);
         let net = c.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
         // What the tape adds per training step, in absolute terms: the ratio alone hides it
@@ -250,18 +335,72 @@ fn main() {
         );
     }
 
-    if only.as_deref().is_some_and(|o| o != "tiny") {
+    // The same tape training at one thread (A) and at `threads` (B), alternately; the
+    // speed-up is each round's A over its B. Allocations per step are counted on every thread.
+    println!();
+    println!("tape training at 1 thread and at {threads} threads, {rounds} rounds of A B");
+    println!();
+    println!(
+        "| config | 1 thread ms/epoch (quartiles) | {threads} threads ms/epoch (quartiles) | speed-up (quartiles) | allocs/step (1 / {threads}) |"
+    );
+    println!("|---|---|---|---|---|");
+    for c in CONFIGS.iter().filter(|c| wanted(c.name)) {
+        let data = data_for(c);
+        let (mut a, mut b) = (Run::new(c, data), Run::new(c, data));
+        let (mut tape_a, mut tape_b) = (Tape::new(), Tape::new());
+        let steps = data.rows().div_ceil(c.batch);
+        let epoch = |run: &mut Run, tape: &mut Tape<f32>, n: usize| {
+            tapegrad::autograd::set_num_threads(n);
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let (t, _) = time(|| tape_epoch(run, tape, data, c.batch));
+            (t, ALLOCATIONS.load(Ordering::Relaxed) - before)
+        };
+        epoch(&mut a, &mut tape_a, 1);
+        epoch(&mut b, &mut tape_b, threads);
+        let (mut ta, mut tb, mut alloc) = (Vec::new(), Vec::new(), (usize::MAX, usize::MAX));
+        for _ in 0..rounds {
+            let (t, n) = epoch(&mut a, &mut tape_a, 1);
+            ta.push(t);
+            alloc.0 = alloc.0.min(n);
+            let (t, n) = epoch(&mut b, &mut tape_b, threads);
+            tb.push(t);
+            alloc.1 = alloc.1.min(n);
+        }
+        let mut speedups: Vec<f64> = ta.iter().zip(&tb).map(|(a, b)| a / b).collect();
+        let (su, s1, s3) = quartiles(&mut speedups);
+        let ((ma, a1, a3), (mb, b1, b3)) = (quartiles(&mut ta), quartiles(&mut tb));
+        println!(
+            "| {} | {:.2} ({:.2}-{:.2}) | {:.2} ({:.2}-{:.2}) | {su:.2} ({s1:.2}-{s3:.2}) | {:.1} / {:.1} |",
+            c.name,
+            ma * 1e3,
+            a1 * 1e3,
+            a3 * 1e3,
+            mb * 1e3,
+            b1 * 1e3,
+            b3 * 1e3,
+            alloc.0 as f64 / steps as f64,
+            alloc.1 as f64 / steps as f64
+        );
+    }
+    tapegrad::autograd::set_num_threads(1);
+
+    let mut rng = StdRng::seed_from_u64(2);
+    let mut sink = 0.0f32;
+    if only.as_deref() == Some("gemm") {
+        gemm_table(rounds, threads, &mut rng, &mut sink);
+        std::hint::black_box(sink);
+        return;
+    }
+    if !wanted("tiny") {
         return;
     }
     // The tiny op: forward + backward of sum(relu(x W + b)), x 1x64, W 64x64.
-    let mut rng = StdRng::seed_from_u64(2);
     let x = Tensor::<f32>::rand_uniform([1, 64], -1.0, 1.0, &mut rng);
     let w = Tensor::<f32>::rand_uniform([64, 64], -0.1, 0.1, &mut rng);
     let b = Tensor::<f32>::rand_uniform([64], -0.1, 0.1, &mut rng);
     let mut tape = Tape::new();
     let iters = 20000;
     let mut samples = Vec::new();
-    let mut sink = 0.0f32;
     for _ in 0..rounds {
         let (t, _) = time(|| {
             for _ in 0..iters {
@@ -283,47 +422,20 @@ fn main() {
         return;
     }
 
-    // GEMM throughput through the public matmul_into (the kernel the ops use).
-    println!();
-    println!("| GEMM f32 (m x k x n) | GFLOP/s |");
-    println!("|---|---|");
-    for &(m, k, n) in &[
-        (64, 64, 64),
-        (256, 256, 256),
-        (1024, 1024, 1024),
-        (32, 64, 64),
-        (128, 64, 256),
-        (128, 256, 256),
-        (256, 128, 256),
-    ] {
-        let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, &mut rng);
-        let bm = Tensor::<f32>::rand_uniform([k, n], -1.0, 1.0, &mut rng);
-        let mut c = Tensor::zeros([m, n]);
-        let reps = (2e9 / (2.0 * (m * k * n) as f64)).clamp(1.0, 10000.0) as usize;
-        let mut s = Vec::new();
-        for _ in 0..5 {
-            let (t, _) = time(|| {
-                for _ in 0..reps {
-                    c.matmul_into(&a, false, &bm, false, false);
-                }
-            });
-            s.push(2.0 * (m * k * n * reps) as f64 / t / 1e9);
-        }
-        println!("| {m} x {k} x {n} | {:.1} |", median(&mut s));
-        sink += c.data()[0];
-    }
+    gemm_table(rounds, threads, &mut rng, &mut sink);
+    tapegrad::autograd::set_num_threads(1);
 
     // Memory over a long run: the tape lives for one step and keeps its buffers, so resident
     // memory after 100k steps should equal that after 1k.
     let c = &CONFIGS[1];
-    let (mut run, mut tape) = (Run::new(c), Tape::new());
+    let (mut run, mut tape) = (Run::new(c, &digits), Tape::new());
     let epochs_for = |steps: usize| steps.div_ceil(1527usize.div_ceil(c.batch));
     for _ in 0..epochs_for(1_000) {
-        tape_epoch(&mut run, &mut tape, &data, c.batch);
+        tape_epoch(&mut run, &mut tape, &digits, c.batch);
     }
     let rss_1k = proc_status_kb("VmRSS");
     for _ in 0..epochs_for(99_000) {
-        tape_epoch(&mut run, &mut tape, &data, c.batch);
+        tape_epoch(&mut run, &mut tape, &digits, c.batch);
     }
     let rss_100k = proc_status_kb("VmRSS");
     println!();
@@ -334,4 +446,67 @@ fn main() {
     println!("peak RSS of the whole benchmark: {} kB", proc_status_kb("VmHWM"));
     let _ = rng.random::<u8>();
     std::hint::black_box(sink);
+}
+
+/// GEMM throughput through the public `matmul_into` (the kernel the ops use), at one thread and
+/// at `threads`, alternately, each the median of `rounds` timings. The single-core peak is the
+/// best one-thread figure of any timing of the large square products.
+fn gemm_table(rounds: usize, threads: usize, rng: &mut StdRng, sink: &mut f32) {
+    // Square products, then the layers of mlp64 and wide, then large's products: forward
+    // `x W` of each layer and backward `dW = x^T g` and `dx = g W^T` of the first two.
+    let shapes = [
+        (64, 64, 64),
+        (256, 256, 256),
+        (1024, 1024, 1024),
+        (32, 64, 64),
+        (128, 64, 256),
+        (128, 256, 256),
+        (256, 784, 512),
+        (256, 512, 512),
+        (256, 512, 10),
+        (784, 256, 512),
+        (512, 256, 512),
+        (256, 512, 784),
+    ];
+    let mut peak = 0.0f64;
+    let mut rows = Vec::new();
+    for &(m, k, n) in &shapes {
+        let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, rng);
+        let bm = Tensor::<f32>::rand_uniform([k, n], -1.0, 1.0, rng);
+        let mut c = Tensor::zeros([m, n]);
+        // About 0.1 s of work per timing at 80 GFLOP/s.
+        let reps = (8e9 / (2.0 * (m * k * n) as f64)).clamp(1.0, 10000.0) as usize;
+        let mut gflops = |n_threads: usize| {
+            tapegrad::autograd::set_num_threads(n_threads);
+            let (t, _) = time(|| {
+                for _ in 0..reps {
+                    c.matmul_into(&a, false, &bm, false, false);
+                }
+            });
+            2.0 * (m * k * n * reps) as f64 / t / 1e9
+        };
+        let (mut one, mut many) = (Vec::new(), Vec::new());
+        for _ in 0..rounds.clamp(3, 7) {
+            one.push(gflops(1));
+            many.push(gflops(threads));
+        }
+        if m == k && k == n && m >= 256 {
+            peak = one.iter().copied().fold(peak, f64::max);
+        }
+        rows.push(((m, k, n), median(&mut one), median(&mut many)));
+        *sink += c.data()[0];
+    }
+    println!();
+    println!(
+        "| GEMM f32 (m x k x n) | GFLOP/s 1 thread | GFLOP/s {threads} threads | speed-up | {threads} threads / ({threads} x peak) |"
+    );
+    println!("|---|---|---|---|---|");
+    for ((m, k, n), one, many) in rows {
+        println!(
+            "| {m} x {k} x {n} | {one:.1} | {many:.1} | {:.2} | {:.0}% |",
+            many / one,
+            100.0 * many / (threads as f64 * peak)
+        );
+    }
+    println!("single-core peak (best 1-thread timing of the square products >= 256): {peak:.1} GFLOP/s");
 }

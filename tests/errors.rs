@@ -13,14 +13,28 @@ fn matmul_inner_dimensions_differ() {
 }
 
 #[test]
-#[should_panic(expected = "matmul: [2, 3, 4] x [4, 5]: both operands must be matrices (rank 2)")]
-fn matmul_of_a_rank_3_tensor() {
+#[should_panic(expected = "matmul: [2, 3, 4] x [2, 5, 6]: inner dimensions differ")]
+fn batched_matmul_inner_dimensions_differ() {
     let tape = Tape::<f64>::new();
-    let _ = tape.leaf(Tensor::zeros([2, 3, 4])).matmul(tape.leaf(Tensor::zeros([4, 5])));
+    let _ = tape.leaf(Tensor::zeros([2, 3, 4])).matmul(tape.leaf(Tensor::zeros([2, 5, 6])));
 }
 
 #[test]
-#[should_panic(expected = "matmul: [3] x [3, 2]: both operands must be matrices (rank 2)")]
+#[should_panic(expected = "matmul: [2, 3, 4] x [3, 4, 5]: batch sizes differ")]
+fn batched_matmul_batch_sizes_differ() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3, 4])).matmul(tape.leaf(Tensor::zeros([3, 4, 5])));
+}
+
+#[test]
+#[should_panic(expected = "matmul: [2, 3, 4] x [5, 6]: inner dimensions differ")]
+fn matmul_of_a_batch_by_a_matrix_inner_dimensions_differ() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.leaf(Tensor::zeros([2, 3, 4])).matmul(tape.leaf(Tensor::zeros([5, 6])));
+}
+
+#[test]
+#[should_panic(expected = "matmul: [3] x [3, 2]: expects [m, k] x [k, n], [b, m, k] x [b, k, n] or [b, m, k] x [k, n]")]
 fn matmul_of_a_vector() {
     // No implicit promotion of a vector to a row: that is what would hide a missing batch axis.
     let tape = Tape::<f64>::new();

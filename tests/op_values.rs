@@ -174,6 +174,39 @@ fn matmul_gradients_under_a_nonuniform_upstream_gradient() {
 }
 
 #[test]
+fn batched_matmul_and_a_shared_right_operand_by_hand() {
+    let tape = Tape::<f64>::new();
+    // Two batches of 1x2 rows: A_0 = [1, 2], A_1 = [3, 4]; B_0 = [[1], [1]], B_1 = [[2], [0]].
+    let a = tape.leaf(Tensor::from_vec([2, 1, 2], vec![1.0, 2.0, 3.0, 4.0]));
+    let b = tape.leaf(Tensor::from_vec([2, 2, 1], vec![1.0, 1.0, 2.0, 0.0]));
+    let g = tape.constant(Tensor::from_vec([2, 1, 1], vec![5.0, 7.0]));
+    let c = a.matmul(b);
+    // C_0 = 1 + 2 = 3, C_1 = 3*2 + 4*0 = 6.
+    assert_eq!(c.value().data(), &[3.0, 6.0]);
+    let grads = (c * g).sum().backward();
+    // dA_i = G_i B_i^T: 5 [1, 1] = [5, 5], 7 [2, 0] = [14, 0].
+    assert_eq!(grads[a].data(), &[5.0, 5.0, 14.0, 0.0]);
+    // dB_i = A_i^T G_i: 5 [1, 2]^T = [5, 10], 7 [3, 4]^T = [21, 28].
+    assert_eq!(grads[b].data(), &[5.0, 10.0, 21.0, 28.0]);
+
+    // The same A against one W = [[1, -1], [2, 0]] for both batches.
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::from_vec([2, 1, 2], vec![1.0, 2.0, 3.0, 4.0]));
+    let w = tape.leaf(Tensor::from_rows(&[[1.0, -1.0], [2.0, 0.0]]));
+    let g = tape.constant(Tensor::from_vec([2, 1, 2], vec![1.0, 2.0, 3.0, 4.0]));
+    let c = a.matmul(w);
+    // [1, 2] W = [1 + 4, -1] = [5, -1]; [3, 4] W = [3 + 8, -3] = [11, -3].
+    assert_eq!(c.value().shape().dims(), &[2, 1, 2]);
+    assert_eq!(c.value().data(), &[5.0, -1.0, 11.0, -3.0]);
+    let grads = (c * g).sum().backward();
+    // dA_i = G_i W^T, W^T = [[1, 2], [-1, 0]]: [1 - 2, 2] = [-1, 2]; [3 - 4, 6] = [-1, 6].
+    assert_eq!(grads[a].data(), &[-1.0, 2.0, -1.0, 6.0]);
+    // dW = sum_i A_i^T G_i = [1, 2]^T [1, 2] + [3, 4]^T [3, 4]
+    //    = [[1, 2], [2, 4]] + [[9, 12], [12, 16]] = [[10, 14], [14, 20]].
+    assert_eq!(grads[w].data(), &[10.0, 14.0, 14.0, 20.0]);
+}
+
+#[test]
 fn transpose_gradient_is_the_upstream_gradient_transposed() {
     let tape = Tape::<f64>::new();
     let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));

@@ -7,10 +7,12 @@
 //! random graphs use it ([`GraphRule`]). Each suite gets one test per entry, named after it.
 //!
 //! **Shapes.** Fixed cases: rank 0 to 3 with axes of 1 to 5, every broadcast of
-//! [`broadcast_pairs`], matrices `1 x 1`, `1 x n`, `n x 1`, and products past the GEMM cutoff.
+//! [`broadcast_pairs`], matrices `1 x 1`, `1 x n`, `n x 1`, and products past the GEMM cutoff;
+//! batched products with one batch, axes of 1 and empty axes.
 //! Generated cases: ranks 0 to 3; each axis of a vector or matrix is 1 a quarter of the time and
 //! otherwise 2 to 16, so `1 x n`, `n x 1` and `1 x 1` come up often; rank-3 axes stop at 4 to keep
-//! a case cheap. Binary ops get every broadcast: each operand keeps or drops (to 1) each axis of
+//! a case cheap; batched products draw each axis from 0 to 4 (the batch from 0 to 3), empty ones
+//! included. Binary ops get every broadcast: each operand keeps or drops (to 1) each axis of
 //! a common output shape, and may drop leading axes.
 //!
 //! The shape ops and the axis reductions also get empty tensors: their fixed cases are a scalar
@@ -142,6 +144,12 @@ pub enum Shapes {
     Select,
     /// `[m, k]` and `[k, n]`.
     Matmul,
+    /// `[b, m, k]` and `[b, k, n]`, or `[b, m, k]` and `[k, n]` when `shared_right`; fixed cases
+    /// include `b = 1`, axes of length 1 and of length 0.
+    BatchedMatmul {
+        /// The right operand is one matrix for every batch.
+        shared_right: bool,
+    },
     /// A `[n, c]` matrix and one label in `0..c` per row.
     Labelled,
     /// Two `[n, c]` matrices: scores and target distributions.
@@ -379,6 +387,15 @@ op_table! { $
                 _ => None,
             },
         }),
+    }
+    // Batched matmul: one product per batch, and one matrix shared by every batch.
+    matmul_batched {
+        shapes: Shapes::BatchedMatmul { shared_right: false }, domains: MATMUL, var: |v, _| v[0].matmul(v[1]),
+        tensor: Some(|t, _| t[0].matmul(t[1])), graph: None,
+    }
+    matmul_batch_by_matrix {
+        shapes: Shapes::BatchedMatmul { shared_right: true }, domains: MATMUL, var: |v, _| v[0].matmul(v[1]),
+        tensor: Some(|t, _| t[0].matmul(t[1])), graph: None,
     }
     log_softmax {
         shapes: Shapes::Rows, domains: SOFTMAX, var: |v, _| v[0].log_softmax(), tensor: Some(|t, _| t[0].log_softmax()),
@@ -975,6 +992,16 @@ impl Shapes {
                 dims.extend([(1, 5, 1), (6, 1, 7), (17, 16, 17), (70, 1, 70)]);
                 dims.into_iter().map(|(m, k, n)| plain(vec![vec![m, k], vec![k, n]])).collect()
             }
+            Shapes::BatchedMatmul { shared_right } => {
+                let mut dims: Vec<[usize; 4]> =
+                    (0..FIXED_CASES).map(|_| [1, 1, 1, 1].map(|_| rng.random_range(1..=5))).collect();
+                // One batch; m, k or n of 1; an empty batch, rows, inner and outer axis (the
+                // gradients of an empty product are 0, and the others are empty); and a batch
+                // past the GEMM cutoff, so each batch goes through the packed kernel.
+                dims.extend([[1, 3, 4, 2], [3, 1, 4, 2], [3, 4, 1, 2], [3, 2, 4, 1], [1, 1, 1, 1]]);
+                dims.extend([[0, 2, 3, 2], [2, 0, 3, 2], [2, 3, 0, 2], [2, 3, 2, 0], [2, 17, 16, 17]]);
+                dims.into_iter().map(|[b, m, k, n]| plain(batched_pair(shared_right, b, m, k, n))).collect()
+            }
             // Repeated labels are likely: several rows picking the same class must each get
             // their own gradient.
             Shapes::Labelled => (0..FIXED_CASES)
@@ -1117,6 +1144,9 @@ impl Shapes {
             Shapes::Matmul => {
                 (dim(), dim(), dim()).prop_map(move |(m, k, n)| plain(vec![vec![m, k], vec![k, n]])).boxed()
             }
+            Shapes::BatchedMatmul { shared_right } => (0..=3usize, 0..=4usize, 0..=4usize, 0..=4usize)
+                .prop_map(move |(b, m, k, n)| plain(batched_pair(shared_right, b, m, k, n)))
+                .boxed(),
             Shapes::Labelled => (dim(), dim())
                 .prop_flat_map(|(n, c)| {
                     vec(0..c, n).prop_map(move |labels| (vec![vec![n, c]], Args { labels, ..Args::default() }))
@@ -1258,6 +1288,11 @@ impl Domain {
 fn distinct(lo: f64, hi: f64, cells: &[usize], jitter: &[f64]) -> Vec<f64> {
     let width = (hi - lo) / cells.len() as f64;
     cells.iter().zip(jitter).map(|(&c, &j)| lo + (c as f64 + j) * width).collect()
+}
+
+/// The operand shapes of a batched matmul: `[b, m, k]` and `[b, k, n]`, or `[k, n]` shared.
+fn batched_pair(shared_right: bool, b: usize, m: usize, k: usize, n: usize) -> Vec<Vec<usize>> {
+    vec![vec![b, m, k], if shared_right { vec![k, n] } else { vec![b, k, n] }]
 }
 
 /// Scales each row (last axis) to sum to 1, after adding 1e-3 to its first entry so that no row

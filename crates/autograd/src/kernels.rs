@@ -74,24 +74,61 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mu
     if m.saturating_mul(k).saturating_mul(n) <= DIRECT_LIMIT || m == 1 {
         direct(a, b, beta, c);
     } else {
-        let ((rsa, csa), (rsb, csb)) = (a.strides(), b.strides());
-        let rsc = isize::try_from(n).expect("gemm: a row within a slice fits an isize");
-        // SAFETY: `fits` checked, without overflow, that the last element of `a` and of `b`
-        // (the largest index `i * rs + j * cs`, strides being non-negative) lies inside its
-        // slice, so every element does; `c` is `m x n` row-major (strides `n` and 1) and its
-        // length was checked to be exactly `m * n`. `c` is a unique borrow, so nothing else
-        // aliases it while the kernel writes. These checks run on every call, whatever the
-        // caller passed.
-        unsafe {
-            T::packed_gemm(
-                (m, k, n),
-                T::ONE,
-                (a.data.as_ptr(), rsa, csa),
-                (b.data.as_ptr(), rsb, csb),
-                beta,
-                (c.as_mut_ptr(), rsc, 1),
-            );
+        #[cfg(feature = "threads")]
+        {
+            let threads = crate::threads::num_threads();
+            // Saturating, as above; at one thread this is the whole cost of threading.
+            if threads > 1 && m >= 2 * ROW_ALIGN && m.saturating_mul(k).saturating_mul(n) >= PARALLEL_LIMIT {
+                let parts = threads.min(m / ROW_ALIGN);
+                crate::threads::for_row_blocks(c, n, parts, ROW_ALIGN, &|i0, c_rows: &mut [T]| {
+                    let rows = c_rows.len() / n;
+                    let a_rows = MatRef { data: &a.data[i0 * a.rs..], rows, ..a };
+                    packed(a_rows, b, beta, c_rows);
+                });
+                return;
+            }
         }
+        packed(a, b, beta, c);
+    }
+}
+
+/// Above this many multiply-adds a product is split over threads by blocks of output rows:
+/// about 25 us of work on one core, many times the cost of waking a pooled thread.
+#[cfg(feature = "threads")]
+const PARALLEL_LIMIT: usize = 1 << 20;
+
+/// Row blocks of a split product are multiples of this many rows (the packed kernel's tiles
+/// are 8 or 16 rows high, so whole tiles stay whole).
+#[cfg(feature = "threads")]
+const ROW_ALIGN: usize = 16;
+
+/// The packed kernel on views that `gemm` has checked, or sub-views of them (a block of rows
+/// of `a` and of `c`), checked again here since the kernel trusts them.
+fn packed<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(
+        k == b.rows && a.fits() && b.fits() && m.checked_mul(n) == Some(c.len()),
+        "gemm: a view runs past its slice: {m}x{k} times {}x{n} into {} elements",
+        b.rows,
+        c.len()
+    );
+    let ((rsa, csa), (rsb, csb)) = (a.strides(), b.strides());
+    let rsc = isize::try_from(n).expect("gemm: a row within a slice fits an isize");
+    // SAFETY: `fits` checked, without overflow, that the last element of `a` and of `b`
+    // (the largest index `i * rs + j * cs`, strides being non-negative) lies inside its
+    // slice, so every element does; `c` is `m x n` row-major (strides `n` and 1) and its
+    // length was checked to be exactly `m * n`. `c` is a unique borrow, so nothing else
+    // aliases it while the kernel writes. These checks run on every call, whatever the
+    // caller passed.
+    unsafe {
+        T::packed_gemm(
+            (m, k, n),
+            T::ONE,
+            (a.data.as_ptr(), rsa, csa),
+            (b.data.as_ptr(), rsb, csb),
+            beta,
+            (c.as_mut_ptr(), rsc, 1),
+        );
     }
 }
 

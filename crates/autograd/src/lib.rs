@@ -40,6 +40,7 @@ mod param;
 mod shape;
 mod tape;
 mod tensor;
+mod threads;
 mod var;
 
 pub use float::{Float, Precision};
@@ -55,4 +56,5 @@ pub use param::{Param, ParamId};
 pub use shape::Shape;
 pub use tape::{Tape, ValueSource};
 pub use tensor::Tensor;
+pub use threads::{NUM_THREADS_ENV, num_threads, set_num_threads};
 pub use var::Var;

@@ -4,7 +4,8 @@ use crate::input_grad::Write;
 use crate::kernels::{MatRef, gemm};
 use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 
-/// `C = A B` for `A: [m, k]`, `B: [k, n]`: `dA = G B^T`, `dB = A^T G`.
+/// `C = A B` for `A: [m, k]`, `B: [k, n]`: `dA = G B^T`, `dB = A^T G`; batched, per batch `i`
+/// for `A: [b, m, k]`, `B: [b, k, n]`, and for `A: [b, m, k]`, `B: [k, n]` with `dB = sum_i A_i^T G_i`.
 pub struct MatMul;
 
 impl<T: Float> Op<T> for MatMul {
@@ -18,40 +19,127 @@ impl<T: Float> Op<T> for MatMul {
 
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let (a, b) = (inputs[0], inputs[1]);
-        let (m, k, n) = matmul_dims(a, b);
+        let d = Dims::of(a, b);
         // gemm with beta = 0 writes every element.
-        let c = out.overwrite_as(&Shape::from([m, n]));
-        gemm(MatRef::row_major(a.data(), m, k), MatRef::row_major(b.data(), k, n), T::ZERO, c);
+        let c = out.overwrite_as(&d.out_shape());
+        if d.batches == 1 {
+            // One product (most calls): no batch slicing on the per-step path.
+            gemm(d.a(a.data(), 0), d.b(b.data(), 0), T::ZERO, c);
+        } else {
+            for (i, c) in d.batches(c) {
+                gemm(d.a(a.data(), i), d.b(b.data(), i), T::ZERO, c);
+            }
+        }
     }
 
     fn backward(&self, inputs: &[&Tensor<T>], _out: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         let (a, b) = (inputs[0], inputs[1]);
-        let (m, k, n) = matmul_dims(a, b);
-        let g = MatRef::row_major(g.data(), m, n);
+        let d = Dims::of(a, b);
         let [ga, gb] = grads else { unreachable!("matmul with {} inputs", grads.len()) };
         // beta = 0 assigns over a gradient buffer's old values, beta = 1 adds to it.
         let beta = |mode: Write| if mode == Write::Assign { T::ZERO } else { T::ONE };
         if let Some(ga) = ga {
             let (mode, ga) = ga.elements();
-            gemm(g, MatRef::row_major(b.data(), k, n).t(), beta(mode), ga);
+            if d.batches == 1 {
+                gemm(d.g(g.data(), 0), d.b(b.data(), 0).t(), beta(mode), ga);
+            } else {
+                for (i, ga) in d.batches_of(ga, d.rows * d.k) {
+                    gemm(d.g(g.data(), i), d.b(b.data(), i).t(), beta(mode), ga);
+                }
+            }
         }
         if let Some(gb) = gb {
             let (mode, gb) = gb.elements();
-            gemm(MatRef::row_major(a.data(), m, k).t(), g, beta(mode), gb);
+            if d.batches == 1 {
+                // With a shared `B` (`rows = b m`) this one product sums over the batch.
+                gemm(d.a(a.data(), 0).t(), d.g(g.data(), 0), beta(mode), gb);
+            } else {
+                for (i, gb) in d.batches_of(gb, d.k * d.n) {
+                    gemm(d.a(a.data(), i).t(), d.g(g.data(), i), beta(mode), gb);
+                }
+            }
         }
     }
 }
 
-fn matmul_dims<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> (usize, usize, usize) {
-    let (sa, sb) = (a.shape(), b.shape());
-    if sa.rank() != 2 || sb.rank() != 2 {
-        panic!("matmul: {sa} x {sb}: both operands must be matrices (rank 2)");
+/// A matmul as `batches` independent `rows x k` by `k x n` products, the operands' matrices
+/// stored one after another. `[b, m, k] x [k, n]` is one product of `b m` rows: its batch
+/// lies along the rows of `A` and `C`, and `B` is shared.
+#[derive(Clone, Copy)]
+struct Dims {
+    /// Independent products: `b` for `[b, m, k] x [b, k, n]`, else 1.
+    batches: usize,
+    /// Rows of each product's `A` and `C`.
+    rows: usize,
+    k: usize,
+    n: usize,
+    /// The output's leading axes: `[m]` or `[b, m]`.
+    lead: [usize; 2],
+    rank: usize,
+}
+
+impl Dims {
+    #[inline]
+    fn of<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> Dims {
+        let (sa, sb) = (a.shape(), b.shape());
+        let (batches, (bm, m, k), (k2, n)) = match (sa.dims(), sb.dims()) {
+            (&[m, k], &[k2, n]) => (1, (1, m, k), (k2, n)),
+            (&[b, m, k], &[b2, k2, n]) => {
+                if b != b2 {
+                    panic!("matmul: {sa} x {sb}: batch sizes differ");
+                }
+                (b, (1, m, k), (k2, n))
+            }
+            (&[b, m, k], &[k2, n]) => (1, (b, m, k), (k2, n)),
+            _ => panic!("matmul: {sa} x {sb}: expects [m, k] x [k, n], [b, m, k] x [b, k, n] or [b, m, k] x [k, n]"),
+        };
+        if k != k2 {
+            panic!("matmul: {sa} x {sb}: inner dimensions differ");
+        }
+        // `bm * m` is at most `A`'s element count when k > 0; with k = 0 it is checked, as the
+        // output's shape is.
+        let rows = bm.checked_mul(m).unwrap_or_else(|| panic!("matmul: {sa} x {sb}: too many rows"));
+        let lead = if sa.rank() == 3 { [sa.dims()[0], m] } else { [m, 0] };
+        Dims { batches, rows, k, n, lead, rank: sa.rank() }
     }
-    let ((m, k), (k2, n)) = (sa.matrix("matmul"), sb.matrix("matmul"));
-    if k != k2 {
-        panic!("matmul: {sa} x {sb}: inner dimensions differ");
+
+    #[inline]
+    fn out_shape(&self) -> Shape {
+        match self.rank {
+            3 => Shape::from([self.lead[0], self.lead[1], self.n]),
+            _ => Shape::from([self.lead[0], self.n]),
+        }
     }
-    (m, k, n)
+
+    /// `A_i`, `B_i` (the shared `B` when there is one) and `G_i`.
+    #[inline]
+    fn a<'a, T: Float>(&self, a: &'a [T], i: usize) -> MatRef<'a, T> {
+        let len = self.rows * self.k;
+        MatRef::row_major(&a[i * len..(i + 1) * len], self.rows, self.k)
+    }
+
+    #[inline]
+    fn b<'a, T: Float>(&self, b: &'a [T], i: usize) -> MatRef<'a, T> {
+        let len = self.k * self.n;
+        MatRef::row_major(&b[i * len..(i + 1) * len], self.k, self.n)
+    }
+
+    #[inline]
+    fn g<'a, T: Float>(&self, g: &'a [T], i: usize) -> MatRef<'a, T> {
+        let len = self.rows * self.n;
+        MatRef::row_major(&g[i * len..(i + 1) * len], self.rows, self.n)
+    }
+
+    /// The output's `batches` matrices, with their index.
+    fn batches<'c, T>(&self, c: &'c mut [T]) -> impl Iterator<Item = (usize, &'c mut [T])> {
+        self.batches_of(c, self.rows * self.n)
+    }
+
+    /// `x` cut into `batches` matrices of `len` elements each (none when `len` is 0, since
+    /// every product then writes nothing).
+    fn batches_of<'c, T>(&self, x: &'c mut [T], len: usize) -> impl Iterator<Item = (usize, &'c mut [T])> {
+        x.chunks_exact_mut(len.max(1)).take(self.batches).enumerate()
+    }
 }
 
 /// `Y = X^T` for a matrix: `dX = G^T`.
@@ -86,11 +174,26 @@ impl<T: Float> Op<T> for Transpose {
 }
 
 impl<'t, T: Float> Var<'t, T> {
-    /// The matrix product `self @ other`.
+    /// The matrix product `self @ other`: `[m, k] x [k, n] -> [m, n]`; batched,
+    /// `[b, m, k] x [b, k, n] -> [b, m, n]` (one product per batch); and
+    /// `[b, m, k] x [k, n] -> [b, m, n]`, one matrix applied to every batch (its gradient sums
+    /// over the batch).
+    ///
+    /// ```
+    /// use tapegrad_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_vec([2, 1, 2], vec![1.0, 2.0, 3.0, 4.0]));
+    /// let w = tape.leaf(Tensor::from_rows(&[[1.0], [10.0]]));
+    /// let y = x.matmul(w); // [2, 1, 1]: 1 + 20, 3 + 40
+    /// assert_eq!(y.value().data(), &[21.0, 43.0]);
+    /// // dW = sum over the batch of x_i^T: [1 + 3, 2 + 4].
+    /// assert_eq!(y.sum().backward()[w].data(), &[4.0, 6.0]);
+    /// ```
     ///
     /// # Panics
-    /// If either is not a matrix, or the inner dimensions differ:
-    /// `matmul: [2, 3] x [4, 5]: inner dimensions differ`.
+    /// If the shapes are none of these, or the inner dimensions or batch sizes differ:
+    /// `matmul: [2, 3] x [4, 5]: inner dimensions differ`,
+    /// `matmul: [2, 3, 4] x [3, 4, 5]: batch sizes differ`.
     pub fn matmul(self, other: Var<'t, T>) -> Var<'t, T> {
         self.apply(MatMul, &[other])
     }
@@ -166,6 +269,7 @@ impl<T: Float> Tensor<T> {
 #[cfg(test)]
 mod tests {
     use crate::{Tape, Tensor};
+    use rand::SeedableRng;
 
     #[test]
     fn product_and_gradients_by_hand() {
@@ -188,6 +292,62 @@ mod tests {
         let a = tape.leaf(Tensor::zeros([2, 3]));
         let b = tape.leaf(Tensor::zeros([4, 5]));
         let _ = a.matmul(b);
+    }
+
+    #[test]
+    fn batched_products_are_the_products_of_each_batch() {
+        // Each batch of [3, 2, 4] x [3, 4, 5] against its own rank-2 product, and the shared
+        // right operand against the rank-2 product of all 6 rows, gradients included.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let a = Tensor::<f64>::rand_uniform([3, 2, 4], -1.0, 1.0, &mut rng);
+        let b = Tensor::<f64>::rand_uniform([3, 4, 5], -1.0, 1.0, &mut rng);
+        let c = a.matmul(&b);
+        assert_eq!(c.shape().dims(), &[3, 2, 5]);
+        for i in 0..3 {
+            let ai = Tensor::from_vec([2, 4], a.data()[i * 8..(i + 1) * 8].to_vec());
+            let bi = Tensor::from_vec([4, 5], b.data()[i * 20..(i + 1) * 20].to_vec());
+            assert_eq!(&c.data()[i * 10..(i + 1) * 10], ai.matmul(&bi).data(), "batch {i}");
+        }
+        let w = Tensor::<f64>::rand_uniform([4, 5], -1.0, 1.0, &mut rng);
+        let flat = Tensor::from_vec([6, 4], a.data().to_vec());
+        assert_eq!(a.matmul(&w).data(), flat.matmul(&w).data());
+        let tape = Tape::<f64>::new();
+        let (av, wv, fv) = (tape.leaf(a.clone()), tape.leaf(w.clone()), tape.leaf(flat));
+        let grads = (av.matmul(wv).sum() + fv.matmul(wv).sum()).backward();
+        // The same rows through the same matrix: identical gradients, bit for bit.
+        assert_eq!(grads[av].data(), grads[fv].data());
+        let tape = Tape::<f64>::new();
+        let fv = tape.leaf(Tensor::from_vec([6, 4], a.data().to_vec()));
+        let wv2 = tape.leaf(w);
+        let flat_grads = fv.matmul(wv2).sum().backward();
+        let twice: Vec<f64> = flat_grads[wv2].data().iter().map(|x| 2.0 * x).collect();
+        assert_eq!(grads[wv].data(), &twice[..]);
+    }
+
+    #[test]
+    fn empty_batches_and_axes_give_empty_or_zero_results() {
+        // k = 0: every output is an empty sum, 0; b = 0 or m = 0: nothing to compute.
+        let c = Tensor::<f64>::zeros([2, 3, 0]).matmul(&Tensor::zeros([2, 0, 4]));
+        assert_eq!(c.shape().dims(), &[2, 3, 4]);
+        assert!(c.data().iter().all(|&x| x == 0.0));
+        let c = Tensor::<f64>::zeros([0, 3, 2]).matmul(&Tensor::zeros([0, 2, 4]));
+        assert_eq!(c.shape().dims(), &[0, 3, 4]);
+        let c = Tensor::<f64>::zeros([2, 0, 2]).matmul(&Tensor::zeros([2, 4]));
+        assert_eq!(c.shape().dims(), &[2, 0, 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: [2, 3, 4] x [3, 4, 5]: batch sizes differ")]
+    fn mismatched_batches_name_both_shapes() {
+        let _ = Tensor::<f32>::zeros([2, 3, 4]).matmul(&Tensor::zeros([3, 4, 5]));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "matmul: [4, 5] x [2, 5, 6]: expects [m, k] x [k, n], [b, m, k] x [b, k, n] or [b, m, k] x [k, n]"
+    )]
+    fn a_matrix_times_a_batch_is_not_a_product() {
+        let _ = Tensor::<f32>::zeros([4, 5]).matmul(&Tensor::zeros([2, 5, 6]));
     }
 
     #[test]

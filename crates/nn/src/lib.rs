@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod activation;
 pub mod data;
 mod init;
 #[cfg(feature = "safetensors")]
@@ -25,9 +26,10 @@ mod module;
 mod optim;
 pub mod train;
 
+pub use activation::{Activation, CustomActivation};
 pub use init::Init;
 pub use linear::Linear;
 pub use loss::{l2_penalty, softmax_cross_entropy, softmax_cross_entropy_soft};
-pub use mlp::{Activation, Mlp};
+pub use mlp::Mlp;
 pub use module::{Module, Parameter, ParameterMut};
 pub use optim::{Adam, Optimizer, Sgd};

@@ -421,11 +421,7 @@ pub fn load_with_activation<T: Float>(path: impl AsRef<Path>, activation: Activa
 pub fn load_into<T: Float>(mlp: &mut Mlp<T>, path: impl AsRef<Path>) -> Result<(), IoError> {
     let path = path.as_ref();
     let file = read_model_file::<T>(path)?;
-    if let Some(found) = file.activation()?
-        && found != mlp.activation()
-    {
-        return Err(IoError::new(path, IoErrorKind::ActivationMismatch { expected: mlp.activation(), found }));
-    }
+    let found = file.activation()?;
     let (ours, theirs) = (mlp.layers().len(), file.layers.len());
     if theirs < ours {
         return Err(IoError::new(path, IoErrorKind::MissingTensor { name: names::weight_name(theirs) }));
@@ -440,6 +436,12 @@ pub fn load_into<T: Float>(mlp: &mut Mlp<T>, path: impl AsRef<Path>) -> Result<(
             let kind = IoErrorKind::WrongShape { name: names::weight_name(l), expected, found: raw.shape() };
             return Err(IoError::new(path, kind));
         }
+    }
+    if let Some(found) = found
+        && let Some(expected) = mlp.activations().iter().find(|&a| *a != found)
+    {
+        let expected = expected.clone();
+        return Err(IoError::new(path, IoErrorKind::ActivationMismatch { expected, found }));
     }
     for (layer, raw) in mlp.layers_mut().iter_mut().zip(file.layers) {
         *layer = raw.into_linear();

@@ -1,4 +1,5 @@
-//! Neural networks on the tapegrad autograd engine: layers, an MLP, losses, initialisers,
+//! Neural networks on the tapegrad autograd engine: layers, an MLP and a [`Sequential`] of
+//! linear, activation, dropout and layer-norm layers, losses, initialisers,
 //! optimisers, training helpers and safetensors I/O, plus a hand-derived backprop
 //! ([`manual`]) to check the tape against the formulas on paper.
 //!
@@ -24,6 +25,7 @@ pub mod manual;
 mod mlp;
 mod module;
 mod optim;
+mod sequential;
 pub mod train;
 
 pub use activation::{Activation, CustomActivation};
@@ -33,3 +35,4 @@ pub use loss::{l2_penalty, softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use mlp::Mlp;
 pub use module::{Module, Parameter, ParameterMut};
 pub use optim::{Adam, Optimizer, Sgd};
+pub use sequential::{Dropout, Layer, LayerNorm, LayerNormOp, Mode, Sequential};

@@ -7,8 +7,8 @@
 //!
 //! # Features
 //!
-//! - `safetensors` (default): the `io` module, saving and loading an [`Mlp`] as
-//!   `.safetensors`. It is the only part that needs the `safetensors` and `serde_json` crates;
+//! - `safetensors` (default): the `io` module, saving and loading an [`Mlp`] or a
+//!   [`Sequential`] as `.safetensors`. It is the only part that needs the `safetensors` and `serde_json` crates;
 //!   `default-features = false` leaves them (and `io`) out.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -8,6 +8,13 @@ use tapegrad_autograd::{Float, Tape, Tensor, Var};
 /// one [`Activation`] per hidden layer ([`new`](Mlp::new) gives them all the same one,
 /// [`with_activations`](Mlp::with_activations) one each).
 ///
+/// It is the special case `Linear, act, ..., Linear` of a [`Sequential`](crate::Sequential),
+/// kept as its own type for what that shape allows: [`layers`](Mlp::layers) as a plain slice
+/// of [`Linear`], which the hand-derived backprop ([`crate::manual`]) walks, and no layer
+/// kinds to dispatch on in the training loop. [`to_sequential`](Mlp::to_sequential) and
+/// [`Sequential::to_mlp`](crate::Sequential::to_mlp) convert, keeping the function and the
+/// parameter names.
+///
 /// ```
 /// use tapegrad_autograd::{Tape, Tensor};
 /// use tapegrad_nn::{Activation, Init, Mlp, softmax_cross_entropy};

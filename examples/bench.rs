@@ -175,7 +175,7 @@ struct Run {
 impl Run {
     fn new(c: &Config, data: &Data) -> Self {
         let mut rng = StdRng::seed_from_u64(1);
-        let mlp = Mlp::new(c.sizes, c.activation, Init::HeUniform, &mut rng);
+        let mlp = Mlp::new(c.sizes, c.activation.clone(), Init::HeUniform, &mut rng);
         let mut opt = Sgd::new(c.lr).weight_decay(c.weight_decay);
         if c.momentum > 0.0 {
             opt = opt.momentum(c.momentum);

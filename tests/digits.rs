@@ -77,7 +77,10 @@ fn impossible_options_are_one_line_errors_naming_the_option() {
         (&["--hidden", "0"], "'--hidden <SIZES>': a hidden layer needs at least 1 unit"),
         (&["--hidden", "64,,32"], "'--hidden <SIZES>'"),
         (&["--hidden", "100000"], "more than the limit of 10000"),
-        (&["--activation", "gelu"], "unknown activation 'gelu' (expected relu, sigmoid or tanh)"),
+        (
+            &["--activation", "swish"],
+            "unknown activation 'swish' (expected identity, relu, leaky_relu, leaky_relu(SLOPE), elu, gelu, silu, softplus, sigmoid, tanh or log_sigmoid)",
+        ),
         (&["--optimizer", "rmsprop"], "[possible values: sgd, adam]"),
         (&["--lr", "0"], "'--lr <RATE>': must be greater than 0, got 0"),
         (&["--lr", "-0.1"], "must be greater than 0, got -0.1"),

@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, value_name = "SIZES", value_delimiter = ',', value_parser = hidden_size)]
     pub hidden: Option<Vec<usize>>,
 
-    /// Hidden activation: relu, tanh or sigmoid
+    /// Hidden activation: relu, leaky_relu, elu, gelu, silu, softplus, sigmoid, tanh, ...
     #[arg(long, value_name = "NAME")]
     pub activation: Option<Activation>,
 

@@ -71,7 +71,7 @@ pub fn split_and_standardise<R: Rng + ?Sized>(data: &Dataset<f32>, rng: &mut R) 
 /// The model `config` describes, for `inputs` features and `classes` classes.
 pub fn build_model<R: Rng + ?Sized>(config: &Config, inputs: usize, classes: usize, rng: &mut R) -> Mlp<f32> {
     let sizes: Vec<usize> = std::iter::once(inputs).chain(config.hidden.iter().copied()).chain([classes]).collect();
-    Mlp::new(&sizes, config.activation, config.init, rng)
+    Mlp::new(&sizes, config.activation.clone(), config.init, rng)
 }
 
 /// The optimiser `config` describes.

@@ -10,11 +10,52 @@
 //! | hidden delta | `delta_l = (delta_{l+1} W_{l+1}^T) * f'(z_l)` |
 //! | weight gradient | `dW_l = a_{l-1}^T delta_l + lambda W_l` |
 //! | bias gradient | `db_l = sum over rows of delta_l` |
+//!
+//! Each hidden layer's `f` and `f'` are written here from the math, not taken from the tape's
+//! rules, so that agreement between the two is a check of both:
+//!
+//! | activation | `f(z)` | `f'(z)` |
+//! |---|---|---|
+//! | identity | `z` | `1` |
+//! | relu | `max(z, 0)` (NaN stays NaN) | `1` if `z > 0`, else `0` |
+//! | leaky_relu(s) | `z` if `z > 0`, else `s z` | `1` if `z > 0`, else `s` |
+//! | elu | `z` if `z > 0`, else `e^z - 1` | `1` if `z > 0`, else `e^z` |
+//! | gelu | `z Phi(z)`, `Phi(z) = erfc(-z / sqrt 2) / 2` | `Phi(z) + z e^(-z^2/2) / sqrt(2 pi)` |
+//! | silu | `z s`, `s = 1 / (1 + e^-z)` | `s + z s (1 - s)` |
+//! | softplus | `ln(1 + e^z)` | `1 / (1 + e^-z)` |
+//! | sigmoid | `a = 1 / (1 + e^-z)` | `a (1 - a)` |
+//! | tanh | `a = tanh z` | `1 - a^2` |
+//! | log_sigmoid | `-ln(1 + e^-z)` | `1 / (1 + e^z)` |
+//!
+//! A custom activation ([`Activation::custom`], [`Activation::rule`]) has no formula here:
+//! [`ManualBackprop::try_run`] returns [`UncoveredActivation`] for it, and
+//! [`ManualBackprop::covers`] says so beforehand.
 
 use crate::{Activation, Mlp};
-use tapegrad_autograd::ops::activation::{Relu, Sigmoid, Tanh};
-use tapegrad_autograd::ops::elementwise::UnaryRule;
+use std::fmt;
 use tapegrad_autograd::{Float, Shape, Tensor};
+
+/// [`ManualBackprop::try_run`] was given a model with an activation it has no formula for (a
+/// custom one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UncoveredActivation {
+    /// The hidden layer (0-based) the activation follows.
+    pub layer: usize,
+    /// The activation's name.
+    pub activation: String,
+}
+
+impl fmt::Display for UncoveredActivation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no hand-derived formula for activation '{}' after hidden layer {} (ManualBackprop covers the named activations only)",
+            self.activation, self.layer
+        )
+    }
+}
+
+impl std::error::Error for UncoveredActivation {}
 
 /// The buffers of a hand-derived forward and backward pass, allocated on first use and reused
 /// by every later call with the same shapes.
@@ -49,15 +90,60 @@ impl<T: Float> ManualBackprop<T> {
         ManualBackprop { pre: Vec::new(), post: Vec::new(), delta: Vec::new(), grads: Vec::new() }
     }
 
+    /// Whether there is a hand-derived formula for `activation`: for every named one, not for
+    /// a custom one.
+    ///
+    /// ```
+    /// use tapegrad_nn::{Activation, manual::ManualBackprop};
+    /// assert!(Activation::ALL.iter().all(ManualBackprop::<f64>::covers));
+    /// assert!(!ManualBackprop::<f64>::covers(&Activation::custom("cube", |x| x * x * x, |x| 3.0 * x * x)));
+    /// ```
+    pub fn covers(activation: &Activation) -> bool {
+        !matches!(activation, Activation::Custom(_))
+    }
+
     /// Forward and backward for a batch; returns the loss (mean cross-entropy plus the L2 term)
     /// and leaves the gradients in [`gradients`](ManualBackprop::gradients).
     ///
     /// # Panics
-    /// If `x` is not `[batch, inputs]`, `labels` has another length, or a label is out of range.
+    /// If `x` is not `[batch, inputs]`, `labels` has another length, or a label is out of range;
+    /// and, with the message of [`UncoveredActivation`], if an activation is custom
+    /// ([`try_run`](ManualBackprop::try_run) returns that as an error instead).
     pub fn run(&mut self, mlp: &Mlp<T>, x: &Tensor<T>, labels: &[usize], lambda: T) -> T {
+        self.try_run(mlp, x, labels, lambda).unwrap_or_else(|e| panic!("ManualBackprop::run: {e}"))
+    }
+
+    /// [`run`](ManualBackprop::run), with an error for an activation it has no formula for,
+    /// found before any work is done.
+    ///
+    /// ```
+    /// use tapegrad_autograd::Tensor;
+    /// use tapegrad_nn::{Activation, Init, Mlp, manual::ManualBackprop};
+    /// use rand::{SeedableRng, rngs::StdRng};
+    /// let acts = vec![Activation::Tanh, Activation::custom("cube", |x| x * x * x, |x| 3.0 * x * x)];
+    /// let mlp = Mlp::<f64>::with_activations(&[2, 3, 3, 2], acts, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
+    /// let err = ManualBackprop::new().try_run(&mlp, &Tensor::zeros([1, 2]), &[0], 0.0).unwrap_err();
+    /// assert_eq!((err.layer, err.activation.as_str()), (1, "cube"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`UncoveredActivation`] for the first custom activation.
+    ///
+    /// # Panics
+    /// If `x` is not `[batch, inputs]`, `labels` has another length, or a label is out of range.
+    pub fn try_run(
+        &mut self,
+        mlp: &Mlp<T>,
+        x: &Tensor<T>,
+        labels: &[usize],
+        lambda: T,
+    ) -> Result<T, UncoveredActivation> {
+        if let Some((layer, act)) = mlp.activations().iter().enumerate().find(|(_, a)| !Self::covers(a)) {
+            return Err(UncoveredActivation { layer, activation: act.name() });
+        }
         let layers = mlp.layers();
         let depth = layers.len();
-        let act = mlp.activation();
+        let acts = mlp.activations();
         let n = x.shape().matrix("ManualBackprop::run").0;
         assert_eq!(labels.len(), n, "ManualBackprop::run: {} labels for {n} rows", labels.len());
         self.pre.resize_with(depth, Tensor::default);
@@ -73,7 +159,7 @@ impl<T: Float> ManualBackprop<T> {
             add_row(z, &layer.bias);
             if l + 1 < depth {
                 let a = &mut self.post[l];
-                activate(a, z, act);
+                activate(a, z, &acts[l]);
             }
         }
 
@@ -112,10 +198,10 @@ impl<T: Float> ManualBackprop<T> {
                 let (before, after) = self.delta.split_at_mut(l);
                 let d = &mut before[l - 1];
                 d.matmul_into(&after[0], false, w, true, false);
-                multiply_by_derivative(d, &self.pre[l - 1], &self.post[l - 1], act);
+                multiply_by_derivative(d, &self.pre[l - 1], &self.post[l - 1], &acts[l - 1]);
             }
         }
-        loss
+        Ok(loss)
     }
 
     /// The gradients of the last [`run`](ManualBackprop::run), in parameter order
@@ -155,28 +241,136 @@ fn sum_rows_into<T: Float>(out: &mut Tensor<T>, m: &Tensor<T>) {
 
 /// `a = f(z)` elementwise. The match on the activation is outside the loop, so each loop is
 /// one plain function the compiler can vectorise (a match per element branches every time).
-fn activate<T: Float>(a: &mut Tensor<T>, z: &Tensor<T>, act: Activation) {
-    fn with<T: Float>(a: &mut Tensor<T>, z: &Tensor<T>, rule: impl UnaryRule<T>) {
-        overwrite(a, z.shape()).iter_mut().zip(z.data()).for_each(|(a, &z)| *a = rule.f(z));
+fn activate<T: Float>(a: &mut Tensor<T>, z: &Tensor<T>, act: &Activation) {
+    fn with<T: Float>(a: &mut Tensor<T>, z: &Tensor<T>, f: impl Fn(T) -> T) {
+        overwrite(a, z.shape()).iter_mut().zip(z.data()).for_each(|(a, &z)| *a = f(z));
     }
     match act {
-        Activation::Relu => with(a, z, Relu),
-        Activation::Sigmoid => with(a, z, Sigmoid),
-        Activation::Tanh => with(a, z, Tanh),
+        Activation::Identity => with(a, z, |z| z),
+        // Only `z <= 0` becomes 0: a NaN (for which the comparison is false) stays NaN.
+        Activation::Relu => with(a, z, |z| if z <= T::ZERO { T::ZERO } else { z }),
+        Activation::LeakyRelu(s) => {
+            let s = T::from_f64(*s);
+            with(a, z, |z| if z > T::ZERO { z } else { s * z })
+        }
+        Activation::Elu => with(a, z, |z| if z > T::ZERO { z } else { T::from_f64(z.to_f64().exp_m1()) }),
+        Activation::Gelu => with(a, z, |z| T::from_f64(z.to_f64() * phi(z.to_f64()))),
+        Activation::Silu => with(a, z, |z| z * logistic(z)),
+        Activation::Softplus => with(a, z, softplus),
+        Activation::Sigmoid => with(a, z, logistic),
+        Activation::Tanh => with(a, z, |z| z.tanh()),
+        Activation::LogSigmoid => with(a, z, |z| -softplus(-z)),
+        Activation::Custom(_) => unreachable!("try_run refuses custom activations first"),
     }
 }
 
-/// `d *= f'(z)` elementwise, with `a = f(z)` for the rules that use it; one loop per activation,
-/// as in [`activate`].
-fn multiply_by_derivative<T: Float>(d: &mut Tensor<T>, z: &Tensor<T>, a: &Tensor<T>, act: Activation) {
-    fn with<T: Float>(d: &mut Tensor<T>, z: &Tensor<T>, a: &Tensor<T>, rule: impl UnaryRule<T>) {
+/// `d *= f'(z)` elementwise, with `a = f(z)` for the formulas that use it; one loop per
+/// activation, as in [`activate`].
+fn multiply_by_derivative<T: Float>(d: &mut Tensor<T>, z: &Tensor<T>, a: &Tensor<T>, act: &Activation) {
+    fn with<T: Float>(d: &mut Tensor<T>, z: &Tensor<T>, a: &Tensor<T>, df: impl Fn(T, T) -> T) {
         for ((d, &z), &a) in d.data_mut().iter_mut().zip(z.data()).zip(a.data()) {
-            *d *= rule.df(z, a);
+            *d *= df(z, a);
         }
     }
+    let step = |z: T, below: T| if z > T::ZERO { T::ONE } else { below };
     match act {
-        Activation::Relu => with(d, z, a, Relu),
-        Activation::Sigmoid => with(d, z, a, Sigmoid),
-        Activation::Tanh => with(d, z, a, Tanh),
+        Activation::Identity => {}
+        Activation::Relu => with(d, z, a, |z, _| step(z, T::ZERO)),
+        Activation::LeakyRelu(s) => {
+            let s = T::from_f64(*s);
+            with(d, z, a, |z, _| step(z, s))
+        }
+        Activation::Elu => with(d, z, a, |z, _| if z > T::ZERO { T::ONE } else { z.exp() }),
+        Activation::Gelu => with(d, z, a, |z, _| {
+            let z = z.to_f64();
+            let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            T::from_f64(phi(z) + z * density)
+        }),
+        Activation::Silu => with(d, z, a, |z, _| {
+            let s = logistic(z);
+            s + z * s * (T::ONE - s)
+        }),
+        Activation::Softplus => with(d, z, a, |z, _| logistic(z)),
+        Activation::Sigmoid => with(d, z, a, |_, a| a * (T::ONE - a)),
+        Activation::Tanh => with(d, z, a, |_, a| T::ONE - a * a),
+        Activation::LogSigmoid => with(d, z, a, |z, _| logistic(-z)),
+        Activation::Custom(_) => unreachable!("try_run refuses custom activations first"),
+    }
+}
+
+/// `1 / (1 + e^-z)`: for very negative `z`, `e^-z` is infinite and the quotient 0, as it should.
+fn logistic<T: Float>(z: T) -> T {
+    T::ONE / (T::ONE + (-z).exp())
+}
+
+/// `ln(1 + e^z)`, as `z + ln(1 + e^-z)` for positive `z` so that `e^z` never overflows.
+fn softplus<T: Float>(z: T) -> T {
+    let ln_1p = |v: T| T::from_f64(v.to_f64().ln_1p());
+    if z > T::ZERO { z + ln_1p((-z).exp()) } else { ln_1p(z.exp()) }
+}
+
+/// The standard normal CDF, `Phi(z) = erfc(-z / sqrt 2) / 2`.
+fn phi(z: f64) -> f64 {
+    0.5 * erfc(-z * std::f64::consts::FRAC_1_SQRT_2)
+}
+
+/// `erfc x = 1 - erf x`: below 3 in magnitude from the series
+/// `erf x = (2 / sqrt pi) e^(-x^2) sum_n 2^n x^(2n+1) / (1 3 5 ... (2n+1))`, whose terms all have
+/// the sign of `x` (nothing cancels); beyond, from the continued fraction
+/// `erfc x = e^(-x^2) / sqrt pi / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...))))`, which keeps
+/// the far tail's relative precision. Both to within a few ulps of `erfc` on this range.
+fn erfc(x: f64) -> f64 {
+    let ax = x.abs();
+    if ax < 3.0 {
+        let (mut term, mut sum, x2) = (x, x, x * x);
+        for n in 1..200 {
+            term *= 2.0 * x2 / f64::from(2 * n + 1);
+            sum += term;
+            if term.abs() <= f64::EPSILON * 1e-2 * sum.abs() {
+                break;
+            }
+        }
+        return 1.0 - std::f64::consts::FRAC_2_SQRT_PI * (-x2).exp() * sum;
+    }
+    if ax.is_nan() {
+        return x;
+    }
+    // Evaluated from the bottom: 100 levels is far more than x >= 3 needs.
+    let fraction = (1..=100).rev().fold(ax, |t, k| ax + f64::from(k) / 2.0 / t);
+    let tail = (-ax * ax).exp() / std::f64::consts::PI.sqrt() / fraction;
+    if x > 0.0 { tail } else { 2.0 - tail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::erfc;
+
+    #[test]
+    #[allow(clippy::excessive_precision)] // reference values keep all the digits they were given to
+    fn erfc_matches_reference_values_in_both_regimes() {
+        // erfc to 20 significant digits (mpmath at 30 digits), from the series (|x| < 3) and
+        // the continued fraction (|x| >= 3). The series loses relative precision as erfc
+        // nears 0 (its 1 - erf cancels), so below 3 the bound is 1e-15 absolute; beyond, the
+        // fraction keeps relative precision: 1e-14 relative.
+        let cases = [
+            (-5.5, 1.9999999999999926422),
+            (-2.0, 1.9953222650189527342),
+            (-0.5, 1.5204998778130465377),
+            (0.0, 1.0),
+            (0.3, 0.67137324054087257236),
+            (1.0, 0.15729920705028513066),
+            (2.0, 0.0046777349810472658379),
+            (2.9, 0.000041097878099458835684),
+            (4.5, 1.9661604415428874763e-10),
+            (10.0, 2.088487583762544757e-45),
+            (26.0, 5.6631924088561428465e-296),
+        ];
+        for (x, want) in cases {
+            let got = erfc(x);
+            let ok = if x.abs() < 3.0 { (got - want).abs() <= 1e-15 } else { (got - want).abs() <= 1e-14 * want };
+            assert!(ok, "erfc({x}) = {got:e}, expected {want:e}");
+        }
+        assert!(erfc(f64::NAN).is_nan());
+        assert_eq!((erfc(f64::INFINITY), erfc(f64::NEG_INFINITY)), (0.0, 2.0));
     }
 }

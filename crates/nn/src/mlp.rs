@@ -1,89 +1,19 @@
 //! A multi-layer perceptron: linear layers with an activation between them, logits out.
 
-use crate::{Init, Linear, Module, Parameter, ParameterMut};
+use crate::{Activation, Init, Linear, Module, Parameter, ParameterMut};
 use rand::Rng;
-use std::fmt;
-use std::str::FromStr;
-use tapegrad_autograd::ops::activation::{Relu, Sigmoid, Tanh};
-use tapegrad_autograd::ops::elementwise::UnaryRule;
 use tapegrad_autograd::{Float, Tape, Tensor, Var};
 
-/// The hidden-layer nonlinearity of an [`Mlp`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Activation {
-    /// `max(z, 0)`; derivative 1 for `z > 0`, else 0. NaN stays NaN (derivative 0), as in
-    /// PyTorch.
-    Relu,
-    /// `1 / (1 + e^-z)`; derivative `a (1 - a)`.
-    Sigmoid,
-    /// `tanh z`; derivative `1 - a^2`.
-    Tanh,
-}
-
-impl Activation {
-    /// Every activation, for listings and tests.
-    pub const ALL: [Activation; 3] = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
-
-    /// Records the activation of `z` on its tape.
-    pub fn forward<'t, T: Float>(self, z: Var<'t, T>) -> Var<'t, T> {
-        match self {
-            Activation::Relu => z.relu(),
-            Activation::Sigmoid => z.sigmoid(),
-            Activation::Tanh => z.tanh(),
-        }
-    }
-
-    /// `f(z)` of one value.
-    pub fn f<T: Float>(self, z: T) -> T {
-        match self {
-            Activation::Relu => Relu.f(z),
-            Activation::Sigmoid => Sigmoid.f(z),
-            Activation::Tanh => Tanh.f(z),
-        }
-    }
-
-    /// `f'(z)`, given `z` and `a = f(z)`, by the same rule the tape uses.
-    pub fn derivative<T: Float>(self, z: T, a: T) -> T {
-        match self {
-            Activation::Relu => Relu.df(z, a),
-            Activation::Sigmoid => Sigmoid.df(z, a),
-            Activation::Tanh => Tanh.df(z, a),
-        }
-    }
-
-    /// The lowercase name (`"relu"`), also what [`FromStr`] accepts.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-        }
-    }
-}
-
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Activation {
-    type Err = String;
-
-    /// ```
-    /// use tapegrad_nn::Activation;
-    /// assert_eq!("tanh".parse::<Activation>(), Ok(Activation::Tanh));
-    /// assert_eq!("gelu".parse::<Activation>().unwrap_err(), "unknown activation 'gelu' (expected relu, sigmoid or tanh)");
-    /// ```
-    fn from_str(s: &str) -> Result<Self, String> {
-        Activation::ALL
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown activation '{s}' (expected relu, sigmoid or tanh)"))
-    }
-}
-
-/// A multi-layer perceptron: `Linear, act, Linear, act, ..., Linear`, producing logits.
+/// A multi-layer perceptron: `Linear, act, Linear, act, ..., Linear`, producing logits, with
+/// one [`Activation`] per hidden layer ([`new`](Mlp::new) gives them all the same one,
+/// [`with_activations`](Mlp::with_activations) one each).
+///
+/// It is the special case `Linear, act, ..., Linear` of a [`Sequential`](crate::Sequential),
+/// kept as its own type for what that shape allows: [`layers`](Mlp::layers) as a plain slice
+/// of [`Linear`], which the hand-derived backprop ([`crate::manual`]) walks, and no layer
+/// kinds to dispatch on in the training loop. [`to_sequential`](Mlp::to_sequential) and
+/// [`Sequential::to_mlp`](crate::Sequential::to_mlp) convert, keeping the function and the
+/// parameter names.
 ///
 /// ```
 /// use tapegrad_autograd::{Tape, Tensor};
@@ -104,7 +34,8 @@ impl FromStr for Activation {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp<T: Float> {
     layers: Vec<Linear<T>>,
-    activation: Activation,
+    /// One per hidden layer: `activations[l]` follows `layers[l]`.
+    activations: Vec<Activation>,
 }
 
 impl<T: Float> Mlp<T> {
@@ -119,20 +50,64 @@ impl<T: Float> Mlp<T> {
     /// is checked before any is allocated. Sizes that can be described but not allocated abort
     /// in the allocator, as `Vec` does.
     pub fn new<R: Rng + ?Sized>(sizes: &[usize], activation: Activation, init: Init, rng: &mut R) -> Self {
-        assert!(sizes.len() >= 2, "Mlp::new: need at least input and output sizes, got {sizes:?}");
-        assert!(sizes.iter().all(|&s| s > 0), "Mlp::new: layer sizes must be positive, got {sizes:?}");
+        let hidden = sizes.len().saturating_sub(2);
+        Mlp::build("Mlp::new", sizes, vec![activation; hidden], init, rng)
+    }
+
+    /// An MLP with the given layer sizes and one activation per hidden layer
+    /// (`activations[l]` after layer `l`), weights from `init`, biases zero.
+    ///
+    /// ```
+    /// use tapegrad_autograd::Tensor;
+    /// use tapegrad_nn::{Activation, Init, Mlp};
+    /// use rand::{SeedableRng, rngs::StdRng};
+    ///
+    /// let acts = vec![Activation::Gelu, Activation::LeakyRelu(0.1)];
+    /// let mlp = Mlp::<f32>::with_activations(&[4, 16, 8, 3], acts.clone(), Init::HeUniform, &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(mlp.activations(), &acts[..]);
+    /// assert_eq!(mlp.logits(&Tensor::zeros([2, 4])).shape().dims(), &[2, 3]);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`new`](Mlp::new), and if there is not one activation per hidden layer
+    /// (`sizes.len() - 2`).
+    pub fn with_activations<R: Rng + ?Sized>(
+        sizes: &[usize],
+        activations: Vec<Activation>,
+        init: Init,
+        rng: &mut R,
+    ) -> Self {
+        Mlp::build("Mlp::with_activations", sizes, activations, init, rng)
+    }
+
+    fn build<R: Rng + ?Sized>(
+        what: &str,
+        sizes: &[usize],
+        activations: Vec<Activation>,
+        init: Init,
+        rng: &mut R,
+    ) -> Self {
+        assert!(sizes.len() >= 2, "{what}: need at least input and output sizes, got {sizes:?}");
+        assert!(sizes.iter().all(|&s| s > 0), "{what}: layer sizes must be positive, got {sizes:?}");
+        assert_eq!(
+            activations.len(),
+            sizes.len() - 2,
+            "{what}: {} activations for the {} hidden layers of {sizes:?}",
+            activations.len(),
+            sizes.len() - 2
+        );
         // All layers first: a later layer too large to exist should not wait for earlier,
         // merely large ones to be allocated and drawn.
         if let Some(l) = sizes.windows(2).position(|w| !crate::linear::weight_fits(w[0], w[1])) {
             panic!(
-                "Mlp::new: layer {l} of {sizes:?} needs a [{}, {}] weight, more elements than any tensor can hold (at most {})",
+                "{what}: layer {l} of {sizes:?} needs a [{}, {}] weight, more elements than any tensor can hold (at most {})",
                 sizes[l],
                 sizes[l + 1],
                 tapegrad_autograd::Shape::MAX_NUMEL
             );
         }
         let layers = sizes.windows(2).map(|w| Linear::new(w[0], w[1], init, rng)).collect();
-        Mlp { layers, activation }
+        Mlp { layers, activations }
     }
 
     /// An MLP from existing layers.
@@ -141,7 +116,25 @@ impl<T: Float> Mlp<T> {
     /// If there are no layers, a layer is empty or its bias does not match its weight, or a
     /// layer's inputs differ from the previous layer's outputs.
     pub fn from_layers(layers: Vec<Linear<T>>, activation: Activation) -> Self {
+        let hidden = layers.len().saturating_sub(1);
+        Mlp::from_layers_with_activations(layers, vec![activation; hidden])
+    }
+
+    /// An MLP from existing layers and one activation per hidden layer (`activations[l]` after
+    /// `layers[l]`).
+    ///
+    /// # Panics
+    /// As [`from_layers`](Mlp::from_layers), and if there is not one activation per layer but
+    /// the last.
+    pub fn from_layers_with_activations(layers: Vec<Linear<T>>, activations: Vec<Activation>) -> Self {
         assert!(!layers.is_empty(), "Mlp::from_layers: no layers");
+        assert_eq!(
+            activations.len(),
+            layers.len() - 1,
+            "Mlp::from_layers: {} activations for {} layers (one per layer but the last)",
+            activations.len(),
+            layers.len()
+        );
         for (i, l) in layers.iter().enumerate() {
             let (inputs, outputs) = l.weight.shape().matrix("Mlp::from_layers");
             assert!(inputs > 0 && outputs > 0, "Mlp::from_layers: layer {i} has shape [{inputs}, {outputs}]");
@@ -162,7 +155,7 @@ impl<T: Float> Mlp<T> {
                 w[1].inputs()
             );
         }
-        Mlp { layers, activation }
+        Mlp { layers, activations }
     }
 
     /// The layers, input first.
@@ -175,9 +168,33 @@ impl<T: Float> Mlp<T> {
         &mut self.layers
     }
 
-    /// The hidden activation.
+    /// The activation every hidden layer shares ([`Activation::Identity`] when there is no
+    /// hidden layer).
+    ///
+    /// # Panics
+    /// If the hidden layers' activations differ: [`activations`](Mlp::activations) lists them.
     pub fn activation(&self) -> Activation {
-        self.activation
+        match self.activations.split_first() {
+            None => Activation::Identity,
+            Some((first, rest)) => {
+                assert!(
+                    rest.iter().all(|a| a == first),
+                    "Mlp::activation: the hidden layers have different activations {:?}; use Mlp::activations",
+                    self.activations
+                );
+                first.clone()
+            }
+        }
+    }
+
+    /// The activation after each hidden layer, input side first (one fewer than the layers).
+    pub fn activations(&self) -> &[Activation] {
+        &self.activations
+    }
+
+    /// The activations, for changing them in place.
+    pub fn activations_mut(&mut self) -> &mut [Activation] {
+        &mut self.activations
     }
 
     /// The layer sizes, input first (the argument of [`new`](Mlp::new)).
@@ -192,7 +209,7 @@ impl<T: Float> Mlp<T> {
     /// If `x` is not `[batch, inputs]`.
     pub fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         let (last, hidden) = self.layers.split_last().expect("an Mlp has at least one layer");
-        let h = hidden.iter().fold(x, |h, layer| self.activation.forward(layer.forward(h)));
+        let h = hidden.iter().zip(&self.activations).fold(x, |h, (layer, act)| act.forward(layer.forward(h)));
         last.forward(h)
     }
 

@@ -1,5 +1,6 @@
 //! What every model shares: a fixed, named list of parameters.
 
+use crate::Mode;
 use tapegrad_autograd::{Float, Param};
 
 /// One parameter, read-only: its name, the parameter, and whether it is a weight.
@@ -35,6 +36,18 @@ pub trait Module<T: Float> {
     /// Every parameter, in the same order, for updating. Names are left out: optimisers call
     /// this every step.
     fn parameters_mut(&mut self) -> Vec<ParameterMut<'_, T>>;
+
+    /// Whether the model is training or evaluating. The default, for models with no layer
+    /// that depends on it (an [`Mlp`](crate::Mlp)), is [`Mode::Eval`].
+    fn mode(&self) -> Mode {
+        Mode::Eval
+    }
+
+    /// Switches between training and evaluation (a [`Sequential`](crate::Sequential)'s
+    /// dropout); models with no such layer ignore it.
+    fn set_mode(&mut self, mode: Mode) {
+        let _ = mode;
+    }
 
     /// Total number of scalar parameters.
     fn num_parameters(&self) -> usize {

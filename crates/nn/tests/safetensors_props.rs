@@ -496,7 +496,7 @@ fn crafted() -> impl Strategy<Value = Crafted> {
     let activation = prop_oneof![
         4 => Just(Some("tanh")),
         1 => Just(None),
-        1 => select(vec!["relu", " Sigmoid", "gelu", ""]).prop_map(Some),
+        1 => select(vec!["relu", " Sigmoid", "swish", ""]).prop_map(Some),
     ];
     (
         vec(1..5u64, 2..=4),

@@ -1,30 +1,66 @@
-//! Saving and loading an [`Mlp`] as `.safetensors`, in the layout PyTorch uses.
+//! Saving and loading an [`Mlp`] or a [`Sequential`] as `.safetensors`, in the layout PyTorch
+//! uses.
 //!
-//! A saved file is the `state_dict()` of the equivalent
-//! `torch.nn.Sequential(Linear, Act, Linear, ..., Act, Linear)`, so in Python
+//! A saved file is the `state_dict()` of the equivalent `torch.nn.Sequential`, with the
+//! Sequential's layer list in the metadata, so that [`load`] / [`load_sequential`] alone rebuild
+//! the model, here or in Python.
+//!
+//! | here                                          | in the file / in PyTorch                        |
+//! |-----------------------------------------------|-------------------------------------------------|
+//! | layer `i` of a [`Sequential`]                 | `Sequential` module `i`                         |
+//! | layer `l` of [`Mlp::layers`]                  | module `2 l` (its activations are the odd ones) |
+//! | `Linear::weight`, `[in, out]`                 | `"{i}.weight"`, `[out, in]` (the transpose)     |
+//! | `Linear::bias`, `[out]`                       | `"{i}.bias"`, `[out]`                           |
+//! | `LayerNorm::weight`, `LayerNorm::bias`, `[d]` | `"{i}.weight"`, `"{i}.bias"`, `[d]`             |
+//! | `f32` / `f64` models                          | dtype `F32` / `F64`, little-endian, row-major   |
+//! | the layers                                    | `__metadata__["layers"]`, see below             |
+//!
+//! The header's `__metadata__` also holds `"format": "pt"` (what `safetensors.torch` expects),
+//! `"producer": "tapegrad"` and, for an MLP whose hidden layers share one activation,
+//! `"activation"` with its [name](Activation::name) (what earlier versions wrote instead of
+//! the layer list, and still read).
+//!
+//! # The layer list
+//!
+//! `__metadata__["layers"]` is a JSON array with one object per module of the
+//! `torch.nn.Sequential`: `"type"` is the class in `torch.nn`, the other keys are keyword
+//! arguments of its constructor, so that `getattr(torch.nn, type)(**kwargs)` builds it.
+//!
+//! | layer | object |
+//! |---|---|
+//! | [`Linear`](crate::Linear) | `{"type":"Linear","in_features":4,"out_features":8}` |
+//! | [`LayerNorm`](crate::LayerNorm) | `{"type":"LayerNorm","normalized_shape":[8],"eps":1e-5}` |
+//! | [`Dropout`](crate::Dropout) | `{"type":"Dropout","p":0.5}` |
+//! | [`Activation`] | [`Activation::torch_module`]: `{"type":"ReLU"}`, `{"type":"LeakyReLU","negative_slope":0.2}`, `{"type":"GELU"}`, ... |
+//!
+//! A custom activation ([`Activation::custom`], [`Activation::rule`]) has no PyTorch class, so
+//! the file could not say what it is and no one could rebuild the model from it: [`save`]
+//! refuses it with [`IoErrorKind::UnnamedActivation`], naming the layer and the activation.
+//!
+//! In Python (`pip install torch safetensors`), the file alone gives the model back:
 //!
 //! ```python
-//! model.load_state_dict(safetensors.torch.load_file("model.safetensors"))
+//! import json, torch
+//! from safetensors import safe_open
+//! from safetensors.torch import load_file
+//!
+//! with safe_open("model.safetensors", "pt") as f:
+//!     layers = json.loads(f.metadata()["layers"])
+//! model = torch.nn.Sequential(*[getattr(torch.nn, d.pop("type"))(**d) for d in layers])
+//! model.load_state_dict(load_file("model.safetensors"))  # .double() first for an f64 file
+//! model.eval()
 //! ```
 //!
-//! works directly, and a file saved from such a model loads here with
-//! [`load_with_activation`].
+//! `crates/nn/tests/fixtures/make_sequential_fixture.py`, which writes the Sequential fixture
+//! of the tests (with numpy and safetensors), runs that snippet on it when torch is installed
+//! and compares torch's logits with numpy's. A file saved from such a PyTorch model has no layer list; an MLP loads from it
+//! with [`load_with_activation`].
 //!
-//! | here                                   | in the file / in PyTorch                        |
-//! |----------------------------------------|-------------------------------------------------|
-//! | layer `l` (0-based) of [`Mlp::layers`] | `Sequential` module `2 l` (activations are odd) |
-//! | `Linear::weight`, `[in, out]`          | `"{2l}.weight"`, `[out, in]` (the transpose)    |
-//! | `Linear::bias`, `[out]`                | `"{2l}.bias"`, `[out]`                          |
-//! | `Mlp<f32>` / `Mlp<f64>`                | dtype `F32` / `F64`, little-endian, row-major   |
-//! | [`Mlp::activation`]                    | `__metadata__["activation"]` (`"relu"`, ...)    |
-//!
-//! The header's `__metadata__` also holds `"format": "pt"` (what `safetensors.torch` expects)
-//! and `"producer": "tapegrad"`.
-//!
-//! Loading reads the architecture from the tensors: layers `0, 2, 4, ...`, each a weight and
-//! a bias, with each layer's inputs equal to the previous layer's outputs. Both `F32` and `F64`
-//! files load into either precision: `F32` into `Mlp<f64>` widens exactly, `F64` into
-//! `Mlp<f32>` rounds to nearest (as `x as f32` does). Any other dtype is an error.
+//! Loading an [`Mlp`] reads the architecture from the tensors: layers `0, 2, 4, ...`, each a
+//! weight and a bias, with each layer's inputs equal to the previous layer's outputs, and checks
+//! the layer list, if any, against them. Both `F32` and `F64` files load into either precision:
+//! `F32` into `f64` widens exactly, `F64` into `f32` rounds to nearest (as `x as f32` does). Any
+//! other dtype is an error.
 //!
 //! Loading never panics on a file's contents and allocates in proportion to the file's size,
 //! never to a size claimed by its header (whose tensors it counts as it parses, refusing more
@@ -61,10 +97,12 @@
 //! ```
 
 mod atomic;
+mod layers;
 mod names;
 mod safetensors;
 
-use crate::{Activation, Mlp};
+use crate::{Activation, Layer, Mlp, Module, Sequential};
+use std::borrow::Cow;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -73,8 +111,12 @@ use tapegrad_autograd::Float;
 
 pub use names::MAX_LAYERS;
 
-/// The `__metadata__` key holding the activation's name.
+/// The `__metadata__` key holding the hidden layers' activation, when an MLP's hidden layers
+/// share one (what files of earlier versions hold instead of a layer list).
 pub const ACTIVATION_KEY: &str = "activation";
+
+/// The `__metadata__` key holding the layer list (see the [module docs](self#the-layer-list)).
+pub const LAYERS_KEY: &str = "layers";
 
 /// What went wrong saving or loading a model, and in which file: [`path`](IoError::path) and
 /// [`kind`](IoError::kind).
@@ -190,6 +232,23 @@ pub enum IoErrorKind {
     },
     /// The file does not say which activation the model uses.
     MissingActivation,
+    /// [`save`]: an activation has no PyTorch name (a custom one, [`Activation::custom`] or
+    /// [`Activation::rule`]): the file could not say what it is, so [`load`] could not rebuild
+    /// the model.
+    UnnamedActivation {
+        /// The layer's index in the `Sequential` (for an [`Mlp`], `2 l + 1` after its layer `l`).
+        layer: usize,
+        /// The activation's name.
+        activation: String,
+    },
+    /// The layer list in the metadata is malformed, or disagrees with the tensors, or
+    /// ([`load`]) describes a model that is no MLP.
+    BadLayers {
+        /// What is wrong.
+        reason: String,
+    },
+    /// [`load_sequential`]: the metadata has no layer list (a file not written by tapegrad?).
+    MissingLayers,
     /// The file names an activation this crate does not have.
     UnknownActivation {
         /// The name in the file.
@@ -273,8 +332,18 @@ impl fmt::Display for IoError {
                  use load_with_activation to name it"
             ),
             IoErrorKind::UnknownActivation { name } => {
-                write!(f, "unknown activation '{name}' in the metadata (expected relu, sigmoid or tanh)")
+                write!(f, "unknown activation '{name}' in the metadata (expected one of Activation::ALL's names)")
             }
+            IoErrorKind::UnnamedActivation { layer, activation } => write!(
+                f,
+                "layer {layer}'s activation '{activation}' is a custom one, which PyTorch has no name for: \
+                 the file could not record it, so the model is not saved"
+            ),
+            IoErrorKind::BadLayers { reason } => write!(f, "bad layer list in the metadata: {reason}"),
+            IoErrorKind::MissingLayers => write!(
+                f,
+                "no '{LAYERS_KEY}' in the metadata (a file not written by tapegrad?): a Sequential cannot be rebuilt without it"
+            ),
             IoErrorKind::ActivationMismatch { expected, found } => {
                 write!(f, "the file's activation is {found} but the model's is {expected}")
             }
@@ -291,9 +360,11 @@ impl std::error::Error for IoError {
     }
 }
 
-/// Saves `mlp` to `path` as safetensors, in PyTorch's layout (see the [module docs](self)).
+/// Saves a model (an [`Mlp`] or a [`Sequential`]) to `path` as safetensors, in PyTorch's
+/// layout, with its layer list (see the [module docs](self)).
 ///
 /// What is refused, each with an [`IoError`] and nothing written:
+/// - a custom activation ([`IoErrorKind::UnnamedActivation`], naming its layer and name);
 /// - anything [`check_save_target`] refuses: a path whose directory is missing, or with
 ///   something other than a regular file at it (a directory, a device such as `/dev/null`, a
 ///   FIFO, a socket, or a symbolic link, which is refused rather than followed), or a regular
@@ -315,21 +386,47 @@ impl std::error::Error for IoError {
 ///
 /// # Errors
 /// As above; [`IoErrorKind::Io`] if the file cannot be written.
-pub fn save<T: Float>(mlp: &Mlp<T>, path: impl AsRef<Path>) -> Result<(), IoError> {
+pub fn save<T: Float>(model: &impl SaveModel<T>, path: impl AsRef<Path>) -> Result<(), IoError> {
     let path = path.as_ref();
     let permissions = atomic::check_target(path)?;
-    check_finite(mlp, path)?;
-    save_with(mlp, path, permissions, |file, bytes| file.write_all(bytes))
+    check_finite(model, path)?;
+    save_with(model, path, permissions, |file, bytes| file.write_all(bytes))
+}
+
+/// A model [`save`] writes: an [`Mlp`] or a [`Sequential`]. Sealed: the file format is this
+/// crate's.
+pub trait SaveModel<T: Float>: Module<T> + sealed::Sealed {
+    /// The model as the layers of a `torch.nn.Sequential`.
+    #[doc(hidden)]
+    fn sequential_layers(&self) -> Cow<'_, [Layer<T>]>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: tapegrad_autograd::Float> Sealed for crate::Mlp<T> {}
+    impl<T: tapegrad_autograd::Float> Sealed for crate::Sequential<T> {}
+}
+
+impl<T: Float> SaveModel<T> for Mlp<T> {
+    fn sequential_layers(&self) -> Cow<'_, [Layer<T>]> {
+        Cow::Owned(self.to_sequential().layers().to_vec())
+    }
+}
+
+impl<T: Float> SaveModel<T> for Sequential<T> {
+    fn sequential_layers(&self) -> Cow<'_, [Layer<T>]> {
+        Cow::Borrowed(self.layers())
+    }
 }
 
 /// [`save`], without the check for NaNs and infinities: they are written as they are.
 ///
 /// # Errors
 /// As [`save`], but never [`IoErrorKind::NonFinite`].
-pub fn save_allowing_non_finite<T: Float>(mlp: &Mlp<T>, path: impl AsRef<Path>) -> Result<(), IoError> {
+pub fn save_allowing_non_finite<T: Float>(model: &impl SaveModel<T>, path: impl AsRef<Path>) -> Result<(), IoError> {
     let path = path.as_ref();
     let permissions = atomic::check_target(path)?;
-    save_with(mlp, path, permissions, |file, bytes| file.write_all(bytes))
+    save_with(model, path, permissions, |file, bytes| file.write_all(bytes))
 }
 
 /// Runs the checks [`save`] makes of `path` before it writes anything, and writes nothing: that
@@ -352,13 +449,12 @@ pub fn check_save_target(path: impl AsRef<Path>) -> Result<(), IoError> {
     atomic::check_target(path.as_ref()).map(|_| ())
 }
 
-/// The first NaN or infinity among `mlp`'s parameters, as an error.
-fn check_finite<T: Float>(mlp: &Mlp<T>, path: &Path) -> Result<(), IoError> {
-    for (l, layer) in mlp.layers().iter().enumerate() {
-        for (name, tensor) in [(names::weight_name(l), &layer.weight), (names::bias_name(l), &layer.bias)] {
-            if let Some((index, value)) = tensor.data().iter().enumerate().find(|(_, x)| !x.is_finite()) {
-                return Err(IoError::new(path, IoErrorKind::NonFinite { name, index, value: value.to_f64() }));
-            }
+/// The first NaN or infinity among the model's parameters, as an error (the parameters' names
+/// are the file's).
+fn check_finite<T: Float>(model: &impl Module<T>, path: &Path) -> Result<(), IoError> {
+    for p in model.parameters() {
+        if let Some((index, value)) = p.param.data().iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(IoError::new(path, IoErrorKind::NonFinite { name: p.name, index, value: value.to_f64() }));
         }
     }
     Ok(())
@@ -367,28 +463,72 @@ fn check_finite<T: Float>(mlp: &Mlp<T>, path: &Path) -> Result<(), IoError> {
 /// [`save`] after its checks, with the write of the bytes into the temporary file left to
 /// `write`, so that tests can make it fail half way.
 fn save_with<T: Float>(
-    mlp: &Mlp<T>,
+    model: &impl SaveModel<T>,
     path: &Path,
     permissions: Option<fs::Permissions>,
     write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
 ) -> Result<(), IoError> {
-    let bytes = safetensors::to_bytes(mlp);
+    let bytes = safetensors::to_bytes(&model.sequential_layers())
+        .map_err(|(layer, activation)| IoError::new(path, IoErrorKind::UnnamedActivation { layer, activation }))?;
     atomic::write_atomically(path, permissions, |file| write(file, &bytes))
 }
 
-/// Loads an MLP saved by [`save`]: the architecture from the tensors, the activation from the
-/// metadata.
+/// Loads an MLP saved by [`save`]: the architecture from the tensors, the activations from the
+/// metadata's layer list (or, in files of earlier versions, its one `"activation"`).
 ///
 /// # Errors
 /// [`IoErrorKind::MissingActivation`] if the file does not name its activation (files written
-/// by PyTorch don't: use [`load_with_activation`]); [`IoErrorKind::NotARegularFile`] for a
+/// by PyTorch don't: use [`load_with_activation`]); [`IoErrorKind::BadLayers`] if the layer
+/// list is malformed, disagrees with the tensors or is no MLP (use [`load_sequential`]); [`IoErrorKind::NotARegularFile`] for a
 /// directory, device or FIFO (a symbolic link to a regular file is followed); otherwise any
 /// [`IoError`] that says why the file is not an MLP.
 pub fn load<T: Float>(path: impl AsRef<Path>) -> Result<Mlp<T>, IoError> {
     let path = path.as_ref();
     let file = read_model_file::<T>(path)?;
-    let activation = file.activation()?.ok_or_else(|| IoError::new(path, IoErrorKind::MissingActivation))?;
-    file.into_mlp(activation)
+    let activations = file.activations()?.ok_or_else(|| IoError::new(path, IoErrorKind::MissingActivation))?;
+    file.into_mlp(activations)
+}
+
+/// Loads a [`Sequential`] saved by [`save`] (or an [`Mlp`] saved by it, as the `Sequential` of
+/// its layers): the layers from the metadata's layer list, their parameters from the tensors.
+/// The model is in [`Mode::Train`](crate::Mode::Train), as a new one is; each dropout layer
+/// is seeded with its index (the file records no generator state).
+///
+/// ```
+/// use tapegrad_autograd::Tensor;
+/// use tapegrad_nn::{Activation, Dropout, Init, Layer, LayerNorm, Sequential, io};
+/// use rand::{SeedableRng, rngs::StdRng};
+///
+/// let dir = std::env::temp_dir().join(format!("tapegrad-io-seq-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("model.safetensors");
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let model = Sequential::<f32>::new(vec![
+///     Layer::linear(4, 8, Init::HeUniform, &mut rng),
+///     LayerNorm::new(8).into(),
+///     Activation::LeakyRelu(0.2).into(),
+///     Dropout::new(0.5, 1).into(),
+///     Layer::linear(8, 3, Init::GlorotUniform, &mut rng),
+/// ]);
+/// io::save(&model, &path)?;
+/// let back = io::load_sequential::<f32>(&path)?;
+/// assert_eq!(back, model);
+/// let x = Tensor::rand_normal([2, 4], 0.0, 1.0, &mut rng);
+/// assert_eq!(back.logits(&x), model.logits(&x));
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`IoErrorKind::MissingLayers`] if the metadata has no layer list (files written by PyTorch
+/// or by earlier versions: [`load_with_activation`] reads an MLP from them);
+/// [`IoErrorKind::BadLayers`] if it is malformed or its layers do not chain;
+/// [`IoErrorKind::MissingTensor`], [`IoErrorKind::WrongShape`] or
+/// [`IoErrorKind::UnexpectedTensor`] if the tensors are not exactly those of the layers; any
+/// other [`IoError`] of [`load`].
+pub fn load_sequential<T: Float>(path: impl AsRef<Path>) -> Result<Sequential<T>, IoError> {
+    let path = path.as_ref();
+    safetensors::parse_sequential(&read_file(path)?, path)
 }
 
 /// Loads an MLP with the given activation, whatever the file's metadata says (or doesn't):
@@ -406,7 +546,9 @@ pub fn load<T: Float>(path: impl AsRef<Path>) -> Result<Mlp<T>, IoError> {
 /// # Errors
 /// Any [`IoError`] that says why the file is not an MLP.
 pub fn load_with_activation<T: Float>(path: impl AsRef<Path>, activation: Activation) -> Result<Mlp<T>, IoError> {
-    read_model_file::<T>(path.as_ref())?.into_mlp(activation)
+    let file = read_model_file::<T>(path.as_ref())?;
+    let hidden = file.layers.len().saturating_sub(1);
+    file.into_mlp(vec![activation; hidden])
 }
 
 /// Loads a file's parameters into an existing `mlp`, checking that the file has exactly its
@@ -421,11 +563,7 @@ pub fn load_with_activation<T: Float>(path: impl AsRef<Path>, activation: Activa
 pub fn load_into<T: Float>(mlp: &mut Mlp<T>, path: impl AsRef<Path>) -> Result<(), IoError> {
     let path = path.as_ref();
     let file = read_model_file::<T>(path)?;
-    if let Some(found) = file.activation()?
-        && found != mlp.activation()
-    {
-        return Err(IoError::new(path, IoErrorKind::ActivationMismatch { expected: mlp.activation(), found }));
-    }
+    let found = file.activations()?;
     let (ours, theirs) = (mlp.layers().len(), file.layers.len());
     if theirs < ours {
         return Err(IoError::new(path, IoErrorKind::MissingTensor { name: names::weight_name(theirs) }));
@@ -440,6 +578,12 @@ pub fn load_into<T: Float>(mlp: &mut Mlp<T>, path: impl AsRef<Path>) -> Result<(
             let kind = IoErrorKind::WrongShape { name: names::weight_name(l), expected, found: raw.shape() };
             return Err(IoError::new(path, kind));
         }
+    }
+    if let Some(found) = found
+        && let Some((expected, found)) = mlp.activations().iter().zip(found).find(|(a, b)| *a != b)
+    {
+        let expected = expected.clone();
+        return Err(IoError::new(path, IoErrorKind::ActivationMismatch { expected, found }));
     }
     for (layer, raw) in mlp.layers_mut().iter_mut().zip(file.layers) {
         *layer = raw.into_linear();
@@ -519,7 +663,7 @@ mod tests {
         save(&old, &path).unwrap();
         let old_bytes = fs::read(&path).unwrap();
         let new = model(9);
-        let len = safetensors::to_bytes(&new).len();
+        let len = safetensors::to_bytes(&new.sequential_layers()).unwrap().len();
         // Nothing written, part of the length prefix, part of the header, all but one byte, and
         // every byte written before the error.
         for cut in [0, 1, 8, len / 2, len - 1, len] {

@@ -5,9 +5,10 @@
 //! activation, so what it builds stays within a small multiple of the file's size whatever
 //! the header holds.
 
+use super::layers::{self, Spec};
 use super::names::{self, MAX_TENSORS};
-use super::{ACTIVATION_KEY, IoError, IoErrorKind};
-use crate::{Activation, Linear, Mlp};
+use super::{ACTIVATION_KEY, IoError, IoErrorKind, LAYERS_KEY};
+use crate::{Activation, Dropout, Layer, LayerNorm, Linear, Mlp, Sequential};
 use ::safetensors::Dtype;
 use ::safetensors::tensor::TensorView;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -43,28 +44,57 @@ fn encode<T: Float>(values: impl Iterator<Item = T>, dtype: Dtype) -> Vec<u8> {
     out
 }
 
-/// The whole safetensors file for `mlp`.
-pub(super) fn to_bytes<T: Float>(mlp: &Mlp<T>) -> Vec<u8> {
+/// The whole safetensors file for the model of `layers`, or the index and name of the first
+/// activation PyTorch has no name for.
+pub(super) fn to_bytes<T: Float>(model: &[Layer<T>]) -> Result<Vec<u8>, (usize, String)> {
     let dtype = dtype_of::<T>();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (l, layer) in mlp.layers().iter().enumerate() {
-        let (inputs, outputs) = (layer.inputs(), layer.outputs());
-        let w = layer.weight.data();
-        // Ours is [in, out]; PyTorch's is [out, in]: element (o, i) of the file is w[i][o].
-        let transposed = (0..outputs).flat_map(|o| (0..inputs).map(move |i| w[i * outputs + o]));
-        tensors.push((names::weight_name(l), vec![outputs, inputs], encode(transposed, dtype)));
-        tensors.push((names::bias_name(l), vec![outputs], encode(layer.bias.data().iter().copied(), dtype)));
+    for (i, layer) in model.iter().enumerate() {
+        match layer {
+            Layer::Linear(layer) => {
+                let (inputs, outputs) = (layer.inputs(), layer.outputs());
+                let w = layer.weight.data();
+                // Ours is [in, out]; PyTorch's is [out, in]: element (o, i) of the file is w[i][o].
+                let transposed = (0..outputs).flat_map(|o| (0..inputs).map(move |i| w[i * outputs + o]));
+                tensors.push((format!("{i}.weight"), vec![outputs, inputs], encode(transposed, dtype)));
+                tensors.push((format!("{i}.bias"), vec![outputs], encode(layer.bias.data().iter().copied(), dtype)));
+            }
+            Layer::LayerNorm(n) => {
+                let d = n.features();
+                tensors.push((format!("{i}.weight"), vec![d], encode(n.weight.data().iter().copied(), dtype)));
+                tensors.push((format!("{i}.bias"), vec![d], encode(n.bias.data().iter().copied(), dtype)));
+            }
+            Layer::Activation(_) | Layer::Dropout(_) => {}
+        }
     }
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
-        (ACTIVATION_KEY.to_string(), mlp.activation().name().to_string()),
+        (LAYERS_KEY.to_string(), layers::to_json(model)?),
         ("producer".to_string(), "tapegrad".to_string()),
     ]);
+    // The one activation of an MLP's hidden layers, also under the key older versions read.
+    if let Some(act) = shared_mlp_activation(model) {
+        metadata.insert(ACTIVATION_KEY.to_string(), act.name());
+    }
     let views = tensors.iter().map(|(name, shape, data)| {
         let view = TensorView::new(dtype, shape.clone(), data).expect("bytes match shape and dtype by construction");
         (name.as_str(), view)
     });
-    ::safetensors::serialize(views, Some(metadata)).expect("a few small tensors always serialize")
+    Ok(::safetensors::serialize(views, Some(metadata)).expect("a few small tensors always serialize"))
+}
+
+/// The activation every hidden layer shares, when `model` is `Linear, act, ..., Linear` with at
+/// least one hidden layer.
+fn shared_mlp_activation<T: Float>(model: &[Layer<T>]) -> Option<&Activation> {
+    let mut shared: Option<&Activation> = None;
+    for (i, layer) in model.iter().enumerate() {
+        match (i % 2, layer) {
+            (0, Layer::Linear(_)) => {}
+            (1, Layer::Activation(a)) if shared.is_none_or(|s| s == a) => shared = Some(a),
+            _ => return None,
+        }
+    }
+    shared.filter(|_| model.len() % 2 == 1)
 }
 
 /// One layer as stored: weight `[out, in]` row-major, bias `[out]`.
@@ -92,9 +122,25 @@ pub(super) struct ModelFile<T> {
     path: PathBuf,
     pub(super) layers: Vec<RawLayer<T>>,
     activation: Option<String>,
+    /// The layer list, parsed.
+    specs: Option<Vec<Spec>>,
 }
 
 impl<T: Float> ModelFile<T> {
+    /// The hidden activations the metadata gives, if it gives them: from the layer list, or
+    /// else the one activation of older files, repeated for every hidden layer.
+    pub(super) fn activations(&self) -> Result<Option<Vec<Activation>>, IoError> {
+        if let Some(specs) = &self.specs {
+            return mlp_activations(specs, &self.layers).map(Some).map_err(|reason| self.bad_layers(reason));
+        }
+        let hidden = self.layers.len().saturating_sub(1);
+        Ok(self.activation()?.map(|a| vec![a; hidden]))
+    }
+
+    fn bad_layers(&self, reason: String) -> IoError {
+        IoError::new(&self.path, IoErrorKind::BadLayers { reason })
+    }
+
     /// The activation the metadata names, if it names one.
     pub(super) fn activation(&self) -> Result<Option<Activation>, IoError> {
         self.activation
@@ -106,7 +152,7 @@ impl<T: Float> ModelFile<T> {
             .transpose()
     }
 
-    pub(super) fn into_mlp(self, activation: Activation) -> Result<Mlp<T>, IoError> {
+    pub(super) fn into_mlp(self, activations: Vec<Activation>) -> Result<Mlp<T>, IoError> {
         for (l, pair) in self.layers.windows(2).enumerate() {
             if pair[0].outputs != pair[1].inputs {
                 return Err(IoError::new(
@@ -119,8 +165,52 @@ impl<T: Float> ModelFile<T> {
                 ));
             }
         }
-        Ok(Mlp::from_layers(self.layers.into_iter().map(RawLayer::into_linear).collect(), activation))
+        let linears = self.layers.into_iter().map(RawLayer::into_linear).collect();
+        Ok(Mlp::from_layers_with_activations(linears, activations))
     }
+}
+
+/// The hidden activations of an MLP's layer list, checked against the file's tensors.
+fn mlp_activations<T>(specs: &[Spec], raw: &[RawLayer<T>]) -> Result<Vec<Activation>, String> {
+    let not_mlp = |i: usize, spec: &Spec| {
+        format!(
+            "layer {i} is {}: the layer list is no MLP (Linear, activation, ..., Linear); use load_sequential",
+            spec.class()
+        )
+    };
+    let mut activations = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        match (i % 2, spec) {
+            (0, Spec::Linear { inputs, outputs }) => {
+                let Some(r) = raw.get(i / 2) else {
+                    return Err(format!("layer {i} is a Linear, but the file has no tensor '{i}.weight'"));
+                };
+                if (r.inputs, r.outputs) != (*inputs, *outputs) {
+                    return Err(format!(
+                        "layer {i} is Linear({inputs} -> {outputs}), but '{i}.weight' has shape [{}, {}]",
+                        r.outputs, r.inputs
+                    ));
+                }
+            }
+            (1, Spec::Activation(a)) => activations.push(a.clone()),
+            _ => return Err(not_mlp(i, spec)),
+        }
+    }
+    if specs.len().is_multiple_of(2) {
+        return Err(format!(
+            "the layer list ends in layer {} ({}), not a Linear: no MLP; use load_sequential",
+            specs.len() - 1,
+            specs[specs.len() - 1].class()
+        ));
+    }
+    if raw.len() != specs.len().div_ceil(2) {
+        return Err(format!(
+            "the layer list has {} Linear layers but the file has {}",
+            specs.len().div_ceil(2),
+            raw.len()
+        ));
+    }
+    Ok(activations)
 }
 
 /// One tensor entry of the header.
@@ -136,10 +226,13 @@ struct Entry {
 struct Header {
     entries: Vec<Entry>,
     activation: Option<String>,
+    layers: Option<String>,
+    /// `layers`, parsed.
+    specs: Option<Vec<Spec>>,
 }
 
-/// Reads and checks everything in `bytes` but the chaining of the layers and the activation.
-pub(super) fn parse<T: Float>(bytes: &[u8], path: &Path) -> Result<ModelFile<T>, IoError> {
+/// The header, checked against the data that follows it, and the data.
+fn header_and_data<'b>(bytes: &'b [u8], path: &Path) -> Result<(Header, &'b [u8]), IoError> {
     let format_error = |reason: String| IoError::new(path, IoErrorKind::Format { reason });
     let Some((len, rest)) = bytes.split_first_chunk::<8>() else {
         return Err(format_error(format!("{} bytes, too short for the 8-byte header length", bytes.len())));
@@ -149,22 +242,124 @@ pub(super) fn parse<T: Float>(bytes: &[u8], path: &Path) -> Result<ModelFile<T>,
         return Err(format_error(format!("the header length {len} is more than the {} bytes after it", rest.len())));
     };
     let data = &rest[header.len()..];
-    let header = read_header(header).map_err(format_error)?;
+    let mut header = read_header(header).map_err(format_error)?;
     check_layout(&header.entries, data.len() as u64).map_err(format_error)?;
+    header.specs = header
+        .layers
+        .as_deref()
+        .map(|json| layers::parse(json, 4 * names::MAX_LAYERS))
+        .transpose()
+        .map_err(|reason| IoError::new(path, IoErrorKind::BadLayers { reason }))?;
+    Ok((header, data))
+}
+
+/// Decodes the tensor `name` of `entries`: its shape and values.
+fn tensor<T: Float>(
+    entries: &HashMap<&str, &Entry>,
+    data: &[u8],
+    name: String,
+    path: &Path,
+) -> Result<(String, Vec<usize>, Vec<T>), IoError> {
+    let Some(entry) = entries.get(name.as_str()) else {
+        return Err(IoError::new(path, IoErrorKind::MissingTensor { name }));
+    };
+    // In range: check_layout checked every entry against the data's length.
+    let raw = &data[entry.start as usize..entry.end as usize];
+    let Some(values) = decode(raw, entry.dtype) else {
+        return Err(IoError::new(path, IoErrorKind::WrongDtype { name, found: entry.dtype.to_string() }));
+    };
+    Ok((name, entry.shape.clone(), values))
+}
+
+/// Reads a [`Sequential`] from `bytes`: the layer list from the metadata, each layer's tensors
+/// by name, every shape checked against the list and the list against itself.
+pub(super) fn parse_sequential<T: Float>(bytes: &[u8], path: &Path) -> Result<Sequential<T>, IoError> {
+    let (mut header, data) = header_and_data(bytes, path)?;
+    let specs = header.specs.take();
+    let bad = |reason: String| IoError::new(path, IoErrorKind::BadLayers { reason });
+    let specs = specs.ok_or_else(|| IoError::new(path, IoErrorKind::MissingLayers))?;
+    let by_name: HashMap<&str, &Entry> = header.entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    let mut used = 0;
+    let mut take = |name: String, expected: Vec<usize>| -> Result<Vec<T>, IoError> {
+        let (name, shape, values) = tensor::<T>(&by_name, data, name, path)?;
+        if shape != expected {
+            return Err(IoError::new(path, IoErrorKind::WrongShape { name, expected, found: shape }));
+        }
+        used += 1;
+        Ok(values)
+    };
+    let mut layers = Vec::with_capacity(specs.len());
+    // The features the layers so far produce, and the layer that fixed them.
+    let mut features: Option<(usize, usize)> = None;
+    for (i, spec) in specs.iter().enumerate() {
+        let (takes, gives) = match *spec {
+            Spec::Linear { inputs, outputs } => (Some(inputs), Some(outputs)),
+            Spec::LayerNorm { features, .. } => (Some(features), Some(features)),
+            _ => (None, None),
+        };
+        if let (Some(takes), Some((j, f))) = (takes, features)
+            && takes != f
+        {
+            return Err(bad(format!("layer {i} ({}) takes {takes} features but layer {j} gives {f}", spec.class())));
+        }
+        if let Some(g) = gives {
+            features = Some((i, g));
+        }
+        layers.push(match spec {
+            Spec::Linear { inputs, outputs } => {
+                let (inputs, outputs) = (*inputs, *outputs);
+                let w = take(format!("{i}.weight"), vec![outputs, inputs])?;
+                let b = take(format!("{i}.bias"), vec![outputs])?;
+                RawLayer { outputs, inputs, weight: w, bias: b }.into_linear().into()
+            }
+            Spec::LayerNorm { features, eps } => {
+                let w = take(format!("{i}.weight"), vec![*features])?;
+                let b = take(format!("{i}.bias"), vec![*features])?;
+                LayerNorm::from_tensors(Tensor::from_vec([*features], w), Tensor::from_vec([*features], b), *eps).into()
+            }
+            Spec::Activation(a) => a.clone().into(),
+            // Seeded by position: the file records no generator state (PyTorch's modules have none).
+            Spec::Dropout(p) => Dropout::new(*p, i as u64).into(),
+        });
+    }
+    if used != header.entries.len() {
+        let mut expected = std::collections::HashSet::new();
+        for (i, spec) in specs.iter().enumerate() {
+            if matches!(spec, Spec::Linear { .. } | Spec::LayerNorm { .. }) {
+                expected.insert(format!("{i}.weight"));
+                expected.insert(format!("{i}.bias"));
+            }
+        }
+        let mut extra: Vec<&str> =
+            header.entries.iter().map(|e| e.name.as_str()).filter(|n| !expected.contains(*n)).collect();
+        extra.sort_unstable();
+        let name = extra.first().map_or_else(String::new, |n| n.to_string());
+        return Err(IoError::new(path, IoErrorKind::UnexpectedTensor { name }));
+    }
+    Ok(Sequential::new(layers))
+}
+
+/// Reads and checks everything in `bytes` but the chaining of the layers and the activation.
+pub(super) fn parse<T: Float>(bytes: &[u8], path: &Path) -> Result<ModelFile<T>, IoError> {
+    let (mut header, data) = header_and_data(bytes, path)?;
+    let specs = header.specs.take();
+    // A layer list that is no MLP says so, rather than as an unexpected tensor name.
+    if let Some(specs) = &specs
+        && let Some((i, spec)) = specs
+            .iter()
+            .enumerate()
+            .find(|(i, s)| !matches!((i % 2, s), (0, Spec::Linear { .. }) | (1, Spec::Activation(_))))
+    {
+        let reason = format!(
+            "layer {i} is {}: the layer list is no MLP (Linear, activation, ..., Linear); use load_sequential",
+            spec.class()
+        );
+        return Err(IoError::new(path, IoErrorKind::BadLayers { reason }));
+    }
 
     let layer_count = names::count_layers(header.entries.iter().map(|e| e.name.as_str()), path)?;
     let by_name: HashMap<&str, &Entry> = header.entries.iter().map(|e| (e.name.as_str(), e)).collect();
-    let tensor = |name: String| -> Result<(String, Vec<usize>, Vec<T>), IoError> {
-        let Some(entry) = by_name.get(name.as_str()) else {
-            return Err(IoError::new(path, IoErrorKind::MissingTensor { name }));
-        };
-        // In range: check_layout checked every entry against the data's length.
-        let raw = &data[entry.start as usize..entry.end as usize];
-        let Some(values) = decode(raw, entry.dtype) else {
-            return Err(IoError::new(path, IoErrorKind::WrongDtype { name, found: entry.dtype.to_string() }));
-        };
-        Ok((name, entry.shape.clone(), values))
-    };
+    let tensor = |name: String| tensor::<T>(&by_name, data, name, path);
 
     let mut layers = Vec::with_capacity(layer_count);
     for l in 0..layer_count {
@@ -184,7 +379,7 @@ pub(super) fn parse<T: Float>(bytes: &[u8], path: &Path) -> Result<ModelFile<T>,
         }
         layers.push(RawLayer { outputs, inputs, weight, bias });
     }
-    Ok(ModelFile { path: path.to_path_buf(), layers, activation: header.activation })
+    Ok(ModelFile { path: path.to_path_buf(), layers, activation: header.activation, specs })
 }
 
 /// Parses the JSON header, in one pass.
@@ -271,7 +466,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
-        let mut header = Header { entries: Vec::new(), activation: None };
+        let mut header = Header { entries: Vec::new(), activation: None, layers: None, specs: None };
         let mut seen_metadata = false;
         while let Some(name) = map.next_key::<String>()? {
             if name == "__metadata__" {
@@ -279,7 +474,8 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                     return Err(de::Error::custom("__metadata__ is listed twice"));
                 }
                 seen_metadata = true;
-                header.activation = map.next_value::<MetadataSeed>()?.0;
+                let metadata = map.next_value::<MetadataSeed>()?;
+                (header.activation, header.layers) = (metadata.activation, metadata.layers);
                 continue;
             }
             if header.entries.len() == MAX_TENSORS {
@@ -299,8 +495,12 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
-/// `__metadata__`: a map from strings to strings, of which only the activation is kept.
-struct MetadataSeed(Option<String>);
+/// `__metadata__`: a map from strings to strings, of which only the activation and the layer
+/// list are kept.
+struct MetadataSeed {
+    activation: Option<String>,
+    layers: Option<String>,
+}
 
 impl<'de> de::Deserialize<'de> for MetadataSeed {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -311,18 +511,20 @@ impl<'de> de::Deserialize<'de> for MetadataSeed {
                 f.write_str("a map of strings to strings, or null")
             }
             fn visit_unit<E: de::Error>(self) -> Result<MetadataSeed, E> {
-                Ok(MetadataSeed(None))
+                Ok(MetadataSeed { activation: None, layers: None })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetadataSeed, A::Error> {
-                let mut activation = None;
+                let (mut activation, mut layers) = (None, None);
                 // Borrowed where the JSON has no escapes; either way one value at a time.
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let value = map.next_value::<String>()?;
                     if key == ACTIVATION_KEY {
                         activation = Some(value);
+                    } else if key == LAYERS_KEY {
+                        layers = Some(value);
                     }
                 }
-                Ok(MetadataSeed(activation))
+                Ok(MetadataSeed { activation, layers })
             }
         }
         d.deserialize_option(OptionOf(V))

@@ -40,6 +40,18 @@ impl<T: Float> Op<T> for MatMul {
             gemm(MatRef::row_major(a.data(), m, k).t(), g, beta(mode), gb);
         }
     }
+
+    /// `dA = G B^T`, `dB = A^T G`, recorded with `matmul` and `transpose`.
+    fn backward_graph<'t>(
+        &self,
+        ab: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let (a, b) = (ab[0], ab[1]);
+        vec![wanted[0].then(|| g.matmul(b.transpose())), wanted[1].then(|| a.transpose().matmul(g))]
+    }
 }
 
 fn matmul_dims<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> (usize, usize, usize) {
@@ -82,6 +94,17 @@ impl<T: Float> Op<T> for Transpose {
                 gx[i * c + j] += gd[j * r + i];
             }
         }
+    }
+
+    /// `dX = G^T`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| g.transpose())]
     }
 }
 

@@ -138,3 +138,111 @@ impl<T: Float> Drop for Taken<'_, T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{InputGrad, Op, Output, Tape, Tensor, Var};
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    /// `y = 2 x` with a plain backward only, or (`Some`) a differentiable rule that returns the
+    /// given shape's zeros for input 0 and records which inputs were wanted.
+    struct Double(Option<Vec<usize>>, Seen);
+
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<bool>>>;
+
+    impl Op<f64> for Double {
+        fn name(&self) -> String {
+            "double".into()
+        }
+        fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
+            out.set(inputs[0].scale(2.0));
+        }
+        fn backward(
+            &self,
+            _: &[&Tensor<f64>],
+            _: &Tensor<f64>,
+            g: &Tensor<f64>,
+            grads: &mut [Option<InputGrad<'_, f64>>],
+        ) {
+            for gx in grads.iter_mut().flatten() {
+                gx.add(g.data().iter().map(|g| 2.0 * g));
+            }
+        }
+        fn backward_graph<'t>(
+            &self,
+            x: &[Var<'t, f64>],
+            _: Var<'t, f64>,
+            g: Var<'t, f64>,
+            wanted: &[bool],
+        ) -> Vec<Option<Var<'t, f64>>> {
+            let Some(shape) = &self.0 else { crate::op::no_graph_rule(&self.name()) };
+            *self.1.lock().unwrap() = wanted.to_vec();
+            let _ = g;
+            let zeros = x[0].tape().constant(Tensor::zeros(&shape[..]));
+            x.iter().map(|_| Some(zeros)).collect()
+        }
+    }
+
+    #[test]
+    fn an_op_without_a_rule_is_named_and_stays_on_the_tape_for_the_plain_backward() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_vec([2], vec![1.0, -3.0]));
+        let y = tape.apply(Double(None, Seen::default()), &[x]).square().sum();
+        let err = catch_unwind(AssertUnwindSafe(|| tape.grad(y, &[x]))).expect_err("no rule");
+        let message = err.downcast_ref::<String>().expect("a formatted message");
+        assert_eq!(
+            message,
+            "double: no differentiable backward rule; a second-order gradient through it needs one (implement Op::backward_graph)"
+        );
+        // The op went back into its node: d/dx (2x)^2 = 8x.
+        assert_eq!(y.backward()[x].data(), &[8.0, -24.0]);
+        assert!(tape.to_string().contains("double"));
+    }
+
+    #[test]
+    fn a_rule_is_asked_only_for_the_inputs_the_wanted_vars_depend_on() {
+        let seen = Seen::default();
+        let tape = Tape::<f64>::new();
+        let (x, w) = (tape.leaf(Tensor::ones([2])), tape.leaf(Tensor::ones([2])));
+        let y = tape.apply(Double(Some(vec![2]), seen.clone()), &[x, w]).sum();
+        let _ = tape.grad(y, &[w]);
+        assert_eq!(*seen.lock().unwrap(), [false, true]);
+    }
+
+    #[test]
+    #[should_panic(expected = "double: backward_graph returned a gradient of shape [3] for an input of shape [2]")]
+    fn a_rule_returning_the_wrong_shape_is_named() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::ones([2]));
+        let y = tape.apply(Double(Some(vec![3]), Seen::default()), &[x]).sum();
+        let _ = tape.grad(y, &[x]);
+    }
+
+    #[test]
+    fn unused_later_intermediate_and_constant_vars_get_their_gradients() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_vec([2], vec![1.0, 2.0]));
+        let unused = tape.leaf(Tensor::ones([3]));
+        let c = tape.constant(Tensor::from_vec([2], vec![3.0, -1.0]));
+        let h = x * c;
+        let y = h.square().sum(); // sum((x c)^2)
+        let later = tape.leaf(Tensor::ones([1]));
+        let g = tape.grad(y, &[x, unused, h, c, later]);
+        // dy/dx = 2 x c^2, dy/dh = 2 h, dy/dc = 2 c x^2; the others are zero.
+        assert_eq!(g[0].value().data(), &[18.0, 4.0]);
+        assert_eq!(g[1].value(), Tensor::zeros([3]));
+        assert_eq!(g[2].value().data(), &[6.0, -4.0]);
+        assert_eq!(g[3].value().data(), &[6.0, -8.0]);
+        assert_eq!(g[4].value(), Tensor::zeros([1]));
+        // The gradient in x is differentiable in x: d/dx sum(2 x c^2) = 2 c^2.
+        assert_eq!(tape.grad(g[0].sum(), &[x])[0].value().data(), &[18.0, 2.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "grad: the output must be a single value, but var #1 has shape [2]")]
+    fn the_output_must_be_a_single_value() {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::ones([2]));
+        let _ = tape.grad(x.exp(), &[x]);
+    }
+}

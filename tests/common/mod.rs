@@ -185,6 +185,17 @@ where
     Ok(report.max_rel_err())
 }
 
+/// [`gradcheck_case`] for second derivatives: [`gradgradcheck`] with the default options, failing
+/// the case instead of panicking; returns the largest relative error.
+pub fn gradgradcheck_case<F>(f: F, inputs: &[Tensor<f64>]) -> Result<f64, TestCaseError>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let report =
+        gradgradcheck(f, inputs, &GradcheckOptions::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    Ok(report.max_rel_err())
+}
+
 /// Machine epsilon of `T`, the gap between 1 and the next float (`2^-23` for f32, `2^-52` for
 /// f64), found by halving so that it works for any [`Float`].
 pub fn machine_epsilon<T: Float>() -> f64 {

@@ -81,8 +81,11 @@ impl<T: Float> Op<T> for Transpose {
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         let (r, c) = x.shape().matrix("transpose");
-        let d = x.data();
-        out.assign([c, r], (0..c).flat_map(|j| (0..r).map(move |i| d[i * c + j])));
+        // A plain double loop: gradients recorded through matmul transpose on every step.
+        let (d, y) = (x.data(), out.overwrite_as(&Shape::from([c, r])));
+        for (i, row) in d.chunks_exact(c.max(1)).enumerate().take(r) {
+            row.iter().enumerate().for_each(|(j, &v)| y[j * r + i] = v);
+        }
     }
 
     fn backward(&self, _: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {

@@ -94,9 +94,8 @@ impl<T: Float> UnaryRule<T> for Scale<T> {
     fn df(&self, _x: T, _y: T) -> T {
         self.0
     }
-    /// `dx = g.scale(c)`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    /// `dx = c g`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(g.scale(self.0))
     }
 }
@@ -115,8 +114,7 @@ impl<T: Float> UnaryRule<T> for AddScalar<T> {
         T::ONE
     }
     /// `dx = g`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(g)
     }
 }
@@ -134,8 +132,7 @@ impl<T: Float> UnaryRule<T> for Neg {
         -T::ONE
     }
     /// `dx = -g`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(-g)
     }
 }
@@ -153,8 +150,7 @@ impl<T: Float> UnaryRule<T> for Square {
         x + x
     }
     /// `dx = 2 g x`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some((g * x).scale(T::from_f64(2.0)))
     }
 }
@@ -172,8 +168,7 @@ impl<T: Float> UnaryRule<T> for Exp {
         y
     }
     /// `dx = g y`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(g * y)
     }
 }
@@ -191,8 +186,7 @@ impl<T: Float> UnaryRule<T> for Log {
         T::ONE / x
     }
     /// `dx = g / x`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(g / x)
     }
 }
@@ -216,8 +210,7 @@ impl<T: Float> UnaryRule<T> for Abs {
         }
     }
     /// `dx = g sign(x), the sign a constant`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(g * constant_map(x, |x| self.df(x, x)))
     }
 }
@@ -237,8 +230,7 @@ impl<T: Float> UnaryRule<T> for Sqrt {
         T::ONE / (y + y)
     }
     /// `dx = g / (2 y)`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some((g / y).scale(T::from_f64(0.5)))
     }
 }
@@ -257,8 +249,7 @@ impl<T: Float> UnaryRule<T> for Rsqrt {
         -(y * y * y) / T::from_f64(2.0)
     }
     /// `dx = -g y^3 / 2`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some((g * y.powi(3)).scale(T::from_f64(-0.5)))
     }
 }
@@ -276,8 +267,7 @@ impl<T: Float> UnaryRule<T> for Recip {
         -(y * y)
     }
     /// `dx = -g y^2`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(-(g * y.square()))
     }
 }
@@ -347,8 +337,7 @@ impl<T: Float> UnaryRule<T> for Sin {
         x.cos()
     }
     /// `dx = g cos x`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(g * x.cos())
     }
 }
@@ -366,8 +355,7 @@ impl<T: Float> UnaryRule<T> for Cos {
         -x.sin()
     }
     /// `dx = -g sin x`.
-    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
-        let _ = (x, y);
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
         Some(-(g * x.sin()))
     }
 }
@@ -535,12 +523,11 @@ impl<T: Float> BinaryRule<T> for AddRule {
     /// `[g, g]`.
     fn backward_graph<'t>(
         &self,
-        [a, b]: [Var<'t, T>; 2],
-        z: Var<'t, T>,
+        [_a, _b]: [Var<'t, T>; 2],
+        _z: Var<'t, T>,
         g: Var<'t, T>,
-        w: [bool; 2],
+        _w: [bool; 2],
     ) -> Option<[Option<Var<'t, T>>; 2]> {
-        let _ = (a, b, z, w);
         Some([Some(g), Some(g)])
     }
 }
@@ -567,12 +554,11 @@ impl<T: Float> BinaryRule<T> for SubRule {
     /// `[g, -g]`.
     fn backward_graph<'t>(
         &self,
-        [a, b]: [Var<'t, T>; 2],
-        z: Var<'t, T>,
+        [_a, _b]: [Var<'t, T>; 2],
+        _z: Var<'t, T>,
         g: Var<'t, T>,
         w: [bool; 2],
     ) -> Option<[Option<Var<'t, T>>; 2]> {
-        let _ = (a, b, z, w);
         Some([Some(g), w[1].then(|| -g)])
     }
 }
@@ -599,11 +585,10 @@ impl<T: Float> BinaryRule<T> for MulRule {
     fn backward_graph<'t>(
         &self,
         [a, b]: [Var<'t, T>; 2],
-        z: Var<'t, T>,
+        _z: Var<'t, T>,
         g: Var<'t, T>,
         w: [bool; 2],
     ) -> Option<[Option<Var<'t, T>>; 2]> {
-        let _ = (a, b, z, w);
         Some([w[0].then(|| g * b), w[1].then(|| g * a)])
     }
 }
@@ -629,12 +614,11 @@ impl<T: Float> BinaryRule<T> for DivRule {
     /// `[g / b, -g z / b]`.
     fn backward_graph<'t>(
         &self,
-        [a, b]: [Var<'t, T>; 2],
+        [_a, b]: [Var<'t, T>; 2],
         z: Var<'t, T>,
         g: Var<'t, T>,
         w: [bool; 2],
     ) -> Option<[Option<Var<'t, T>>; 2]> {
-        let _ = (a, b, z, w);
         Some([w[0].then(|| g / b), w[1].then(|| -(g * z / b))])
     }
 }

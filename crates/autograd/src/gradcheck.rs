@@ -200,7 +200,7 @@ where
 ///
 /// The same options apply; `h` involves one more derivative than `f`, so the stencil's
 /// truncation error (`eps^4` times a fifth derivative of `h`) is a sixth derivative of `f`:
-/// keep inputs where `f` is smooth, twice as far from kinks as for [`gradcheck`].
+/// keep inputs where `f` is smooth, and at least `2 eps` from its kinks, as for [`gradcheck`].
 ///
 /// ```
 /// use tapegrad_autograd::{gradgradcheck, GradcheckOptions, Tensor};

@@ -9,8 +9,12 @@
 //! alternately (A B A B ...) so drift on a noisy machine cancels, as medians; the median and
 //! quartiles of the ratio A/B over the rounds (each round's pair taken together); and the
 //! difference per step (what the tape itself costs);
-//! then the tiny op, GEMM GFLOP/s, heap allocations per training step, and resident memory
-//! after 1k and 100k training steps.
+//! then the cost of a Hessian-vector product relative to one gradient, the tiny op, GEMM
+//! GFLOP/s, heap allocations per training step, and resident memory after 1k and 100k training
+//! steps.
+//!
+//! Arguments: `[ROUNDS] [CONFIG]`, CONFIG one of `seed`, `mlp64`, `wide` (that training
+//! configuration only), `tiny` (the tiny op only) or `hvp` (the HVP table only).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +23,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
-use tapegrad::autograd::{Tape, Tensor, gather_labels};
+use tapegrad::autograd::{Tape, Tensor, Var, gather_labels};
 use tapegrad::nn::manual::ManualBackprop;
 use tapegrad::nn::{Activation, Init, Mlp, Module, Optimizer, Sgd, softmax_cross_entropy};
 
@@ -236,7 +240,7 @@ const HELP: &str = "\
 usage: bench [ROUNDS] [CONFIG] [--threads N]
 
   ROUNDS       rounds of A B per measurement (default 15)
-  CONFIG       seed, mlp64, wide, large, tiny or gemm: that measurement only (default: all)
+  CONFIG       seed, mlp64, wide, large, tiny, hvp or gemm: that measurement only (default: all)
   --threads N  the thread count compared with one thread (default: TAPEGRAD_NUM_THREADS, else
                every core)";
 
@@ -279,6 +283,93 @@ fn options() -> Options {
 fn quartiles(v: &mut [f64]) -> (f64, f64, f64) {
     let m = median(v);
     (m, v[v.len() / 4], v[(3 * v.len()) / 4])
+}
+
+/// The loss of the mlp64 network on a 32-row batch, recorded on a reset tape, with its
+/// parameters' vars.
+fn hvp_loss<'t>(
+    mlp: &Mlp<f32>,
+    tape: &'t mut Tape<f32>,
+    x: &Tensor<f32>,
+    y: &[usize],
+) -> (Var<'t, f32>, Vec<Var<'t, f32>>) {
+    tape.reset();
+    let tape = &*tape;
+    let loss = softmax_cross_entropy(mlp.forward(tape.constant(x)), y);
+    (loss, mlp.parameters().iter().map(|p| tape.param(p.param)).collect())
+}
+
+/// (a) The loss and its gradient by the plain backward.
+#[inline(never)]
+fn hvp_bench_gradient(mlp: &Mlp<f32>, tape: &mut Tape<f32>, x: &Tensor<f32>, y: &[usize]) -> f32 {
+    let (loss, vars) = hvp_loss(mlp, tape, x, y);
+    loss.backward()[vars[0]].data()[0]
+}
+
+/// (b) The same gradient by the recording backward (`Tape::grad`).
+#[inline(never)]
+fn hvp_bench_recorded(mlp: &Mlp<f32>, tape: &mut Tape<f32>, x: &Tensor<f32>, y: &[usize]) -> f32 {
+    let (loss, vars) = hvp_loss(mlp, tape, x, y);
+    loss.tape().grad(loss, &vars)[0].with_value(|g| g.data()[0])
+}
+
+/// (c) A Hessian-vector product over every parameter: the recorded gradient's dot product
+/// with the direction `v`, differentiated by the plain backward.
+#[inline(never)]
+fn hvp_bench_hvp(mlp: &Mlp<f32>, tape: &mut Tape<f32>, x: &Tensor<f32>, y: &[usize], v: &[Tensor<f32>]) -> f32 {
+    let (loss, vars) = hvp_loss(mlp, tape, x, y);
+    let tape = loss.tape();
+    let grads = tape.grad(loss, &vars);
+    let dot = grads.iter().zip(v).map(|(&g, v)| (g * tape.constant(v)).sum()).reduce(|a, b| a + b);
+    dot.expect("the network has parameters").backward()[vars[0]].data()[0]
+}
+
+/// Step `kind` of [`hvp_bench`]: 0, 1 or 2 for (a), (b) or (c).
+fn hvp_step(mlp: &Mlp<f32>, tape: &mut Tape<f32>, x: &Tensor<f32>, y: &[usize], v: &[Tensor<f32>], kind: u8) -> f32 {
+    match kind {
+        0 => hvp_bench_gradient(mlp, tape, x, y),
+        1 => hvp_bench_recorded(mlp, tape, x, y),
+        _ => hvp_bench_hvp(mlp, tape, x, y, v),
+    }
+}
+
+/// The cost of a Hessian-vector product relative to one gradient (see [`hvp_step`]), measured
+/// alternately and reported as medians with the quartiles of the per-round ratio.
+fn hvp_bench(data: &Data, rounds: usize) {
+    println!();
+    println!(
+        "| HVP, 64-64-10, batch 32 | gradient us | recorded gradient us (ratio) | HVP us | HVP / gradient (quartiles) |"
+    );
+    println!("|---|---|---|---|---|");
+    let rows: Vec<usize> = (0..32).collect();
+    let x = data.x.select_rows(&rows);
+    let y: Vec<usize> = rows.iter().map(|&i| data.y[i]).collect();
+    for activation in [Activation::Tanh, Activation::Relu] {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mlp = Mlp::new(&[64, 64, 10], activation.clone(), Init::HeUniform, &mut rng);
+        let v: Vec<Tensor<f32>> =
+            mlp.parameters().iter().map(|p| Tensor::rand_uniform(p.param.shape(), -1.0, 1.0, &mut rng)).collect();
+        let mut tape = Tape::new();
+        let iters = 500;
+        let mut sink = 0.0;
+        let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+        for kind in 0..3u8 {
+            sink += hvp_step(&mlp, &mut tape, &x, &y, &v, kind); // warm-up
+        }
+        for _ in 0..rounds {
+            for kind in 0..3u8 {
+                let (t, s) = time(|| (0..iters).map(|_| hvp_step(&mlp, &mut tape, &x, &y, &v, kind)).sum::<f32>());
+                sink += s;
+                samples[usize::from(kind)].push(t / iters as f64 * 1e6);
+            }
+        }
+        let mut ratios: Vec<f64> = samples[2].iter().zip(&samples[0]).map(|(h, g)| h / g).collect();
+        let ratio = median(&mut ratios);
+        let (q1, q3) = (ratios[ratios.len() / 4], ratios[(3 * ratios.len()) / 4]);
+        let [g, r, h] = samples.map(|mut s| median(&mut s));
+        println!("| {activation} | {g:.1} | {r:.1} ({:.2}) | {h:.1} | {ratio:.2} ({q1:.2}-{q3:.2}) |", r / g);
+        std::hint::black_box(sink);
+    }
 }
 
 fn main() {
@@ -386,6 +477,9 @@ fn main() {
 
     let mut rng = StdRng::seed_from_u64(2);
     let mut sink = 0.0f32;
+    if wanted("hvp") {
+        hvp_bench(&digits, rounds);
+    }
     if only.as_deref() == Some("gemm") {
         gemm_table(rounds, threads, &mut rng, &mut sink);
         std::hint::black_box(sink);

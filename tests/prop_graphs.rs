@@ -1,6 +1,7 @@
 //! Generated compositions: random expression graphs of 2 to 12 ops over 1 to 4 leaves,
-//! gradchecked, and the store's rules (backward twice, constants, a reused tape) on the same
-//! graphs.
+//! gradchecked and gradgradchecked (with the recording backward's first-order gradients equal to
+//! the plain backward's), and the store's rules (backward twice, constants, a reused tape) on
+//! the same graphs.
 //!
 //! **The graphs.** A graph has two sizes `m, n` (1 to [`MAX_DIM`]) and leaves of shape `[m, n]`,
 //! `[n]` (broadcast over rows), `[m, 1]` (over columns), `[n, n]` (a right operand for matmul)
@@ -44,7 +45,7 @@
 mod common;
 
 use common::op_table::{self, Info, OpRow, Shapes};
-use common::{gradcheck_case, proptest_config, weighted_sum};
+use common::{FIRST_ORDER_TOL, gradcheck_case, gradgradcheck_case, proptest_config, weighted_sum};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -286,6 +287,25 @@ proptest! {
 
 proptest! {
     #![proptest_config(proptest_config(CASES))]
+
+    #[test]
+    fn random_graphs_pass_gradgradcheck_and_record_the_plain_backwards_gradients(graph in graph()) {
+        // Second derivatives: finite differences of the recorded gradient's weighted readout.
+        gradgradcheck_case(|v| graph.build(v), &graph.leaves)?;
+        // First order: the recording backward gives the plain one's gradients, to rounding
+        // (`common::FIRST_ORDER_TOL`).
+        let tape = Tape::new();
+        let leaves: Vec<_> = graph.leaves.iter().map(|t| tape.leaf(t.clone())).collect();
+        let loss = graph.build(&leaves);
+        let recorded = tape.grad(loss, &leaves);
+        let plain = loss.backward();
+        for (k, (g, &v)) in recorded.iter().zip(&leaves).enumerate() {
+            let (got, want) = (g.value(), &plain[v]);
+            for (&a, &b) in got.data().iter().zip(want.data()) {
+                prop_assert!((a - b).abs() <= FIRST_ORDER_TOL * 1f64.max(a.abs()).max(b.abs()), "leaf v{}: {} vs {}", k, a, b);
+            }
+        }
+    }
 
     #[test]
     fn backward_twice_gives_identical_gradients(graph in graph()) {

@@ -8,7 +8,7 @@ pub mod op_table;
 
 use proptest::test_runner::TestCaseError;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use tapegrad::autograd::{Float, GradcheckOptions, Shape, Tensor, Var, gradcheck};
+use tapegrad::autograd::{Float, GradcheckOptions, Shape, Tape, Tensor, Var, gradcheck, gradgradcheck};
 
 /// The relative error every gradcheck in the suite must stay under.
 ///
@@ -83,6 +83,77 @@ where
     rel
 }
 
+/// How far the recording backward's first-order gradients ([`Tape::grad`]) may be from the
+/// plain backward's, relative to the entry's size (with 1 as the floor of the scale): both
+/// evaluate the same formulas in f64, but as separate recorded ops, in another order (a
+/// broadcast gradient summed by `sum_to` rather than inside the binary op, `y (1 - y)` as
+/// `y * (-y + 1)`), so each entry may differ by a few roundings of its terms (`2.2e-16` each).
+/// Over the op table the largest difference is about 4 roundings at first order and 16 at
+/// second; 1e-13 leaves room for larger sums and still catches any wrong rule, which is off by
+/// O(1).
+pub const FIRST_ORDER_TOL: f64 = 1e-13;
+
+/// The second-order checks of one function at `inputs`, asserting each:
+/// (a) the recording backward's first-order gradients equal the plain backward's within
+/// [`FIRST_ORDER_TOL`];
+/// (b) [`gradgradcheck`] passes with a relative error of at most [`MAX_REL_ERR`] (the same
+/// stencil argument as [`check`], one derivative up);
+/// (c) the second-order gradient of the weighted readout `h = sum(grad * w)` taken by a second
+/// recording backward equals the plain backward's through the recorded gradient, within
+/// [`FIRST_ORDER_TOL`]: the rules of the ops a gradient records are themselves differentiable
+/// (the third order would work too).
+/// Returns (b)'s relative error.
+#[track_caller]
+pub fn check_second_order<F>(what: &str, f: F, inputs: &[Tensor<f64>]) -> f64
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let tape = Tape::new();
+    let vars: Vec<_> = inputs.iter().map(|x| tape.leaf(x)).collect();
+    let y = f(&vars);
+    let recorded = tape.grad(y, &vars);
+    let plain = y.backward();
+    for (k, (g, &v)) in recorded.iter().zip(&vars).enumerate() {
+        assert_relatively_close(&format!("{what}: first-order gradient of input {k}"), &g.value(), &plain[v]);
+    }
+    drop(plain);
+    // (c): h = sum_k sum(g_k * w_k) with the readout's fixed weights.
+    let h = recorded.iter().map(|&g| weighted_sum(g)).reduce(|a, b| a + b).expect("an op has inputs");
+    let second = tape.grad(h, &vars);
+    let through = h.backward();
+    for (k, (g, &v)) in second.iter().zip(&vars).enumerate() {
+        assert_relatively_close(&format!("{what}: second-order gradient of input {k}"), &g.value(), &through[v]);
+    }
+    let report = match gradgradcheck(f, inputs, &GradcheckOptions::default()) {
+        Ok(report) => report,
+        Err(err) => panic!("{what}: gradgradcheck: {err}"),
+    };
+    let rel = report.max_rel_err();
+    println!("gradgradcheck {what}: max rel err {rel:.3e}");
+    assert!(rel <= MAX_REL_ERR, "{what}: gradgradcheck max rel err {rel:e} > {MAX_REL_ERR:e}: {report:?}");
+    rel
+}
+
+/// `|a - b| <= FIRST_ORDER_TOL * max(1, |a|, |b|)` entrywise, bit-equal where either is not
+/// finite.
+#[track_caller]
+pub fn assert_relatively_close(what: &str, got: &Tensor<f64>, want: &Tensor<f64>) -> f64 {
+    assert_eq!(got.shape(), want.shape(), "{what}: shapes");
+    let mut worst = 0f64;
+    for (k, (&a, &b)) in got.data().iter().zip(want.data()).enumerate() {
+        let scale = 1f64.max(a.abs()).max(b.abs());
+        let ok = if a.is_finite() && b.is_finite() {
+            worst = worst.max((a - b).abs() / scale);
+            (a - b).abs() <= FIRST_ORDER_TOL * scale
+        } else {
+            a.to_bits() == b.to_bits()
+        };
+        assert!(ok, "{what}[{k}]: recorded {a:e}, plain {b:e} (tolerance {FIRST_ORDER_TOL:e} relative)");
+    }
+    println!("{what}: largest relative difference {worst:.3e}");
+    worst
+}
+
 /// `|a - b| <= tol`, with a message naming what was compared.
 #[track_caller]
 pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
@@ -111,6 +182,17 @@ where
     let opts = GradcheckOptions::default();
     debug_assert_eq!(opts.rtol, MAX_REL_ERR);
     let report = gradcheck(f, inputs, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    Ok(report.max_rel_err())
+}
+
+/// [`gradcheck_case`] for second derivatives: [`gradgradcheck`] with the default options, failing
+/// the case instead of panicking; returns the largest relative error.
+pub fn gradgradcheck_case<F>(f: F, inputs: &[Tensor<f64>]) -> Result<f64, TestCaseError>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let report =
+        gradgradcheck(f, inputs, &GradcheckOptions::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
     Ok(report.max_rel_err())
 }
 

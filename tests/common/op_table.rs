@@ -59,7 +59,8 @@
 //! [`weighted_sum`]), so that a backward routing `g[i]` to the wrong entry is caught.
 
 use super::{
-    KINK_MARGIN, away_from_zero, check, gradcheck_case, proptest_config, random_shape, rng, uniform, weighted_sum,
+    KINK_MARGIN, away_from_zero, check, check_second_order, gradcheck_case, proptest_config, random_shape, rng,
+    uniform, weighted_sum,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -69,7 +70,12 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, rngs::StdRng};
 use std::fmt;
 use std::ops::Range;
-use tapegrad::autograd::{Mask, Tape, Tensor, Var};
+use tapegrad::autograd::ops::activation::NormalCdf;
+use tapegrad::autograd::ops::broadcast::Expand;
+use tapegrad::autograd::ops::elementwise::Unary;
+use tapegrad::autograd::ops::pick::Scatter;
+use tapegrad::autograd::ops::reduce::RepeatAxis;
+use tapegrad::autograd::{Mask, Shape, Tape, Tensor, Var};
 use tapegrad::nn::{softmax_cross_entropy, softmax_cross_entropy_soft};
 
 /// The recorded op: inputs as vars, in the order of [`OpRow::domains`].
@@ -785,6 +791,38 @@ op_table! { $
         shapes: Shapes::LongAxis, domains: DISTINCT, var: |v, a| v[0].std_axis_keepdim(a.axis, 1),
         tensor: Some(|t, a| t[0].std_axis_keepdim(a.axis, 1)), graph: None,
     }
+    // The ops that recorded gradients are made of, beyond the ones above: their own rules are
+    // what a third-order gradient runs through. sum_to of a product that broadcasts, so that
+    // its input is a genuine broadcast and both operands get a gradient.
+    sum_to {
+        shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| (v[0] * v[1]).sum_to(&v[1].shape()),
+        tensor: None, graph: None,
+    }
+    expand {
+        shapes: Shapes::Broadcast, domains: PAIR,
+        var: |v, _| {
+            let shape = Shape::new(&broadcast(v[0].shape().dims(), v[1].shape().dims()).expect("the shapes broadcast"));
+            v[0].apply(Expand { shape }, &[]) * v[1]
+        },
+        tensor: None, graph: None,
+    }
+    repeat_axis {
+        shapes: Shapes::Axis, domains: ANY, var: |v, a| v[0].apply(RepeatAxis { axis: a.axis, len: 3 }, &[]).square(),
+        tensor: None, graph: None,
+    }
+    // Each row's sum scattered to its label's column (pick's gradient).
+    scatter {
+        shapes: Shapes::Labelled, domains: ANY,
+        var: |v, a| {
+            let classes = v[0].shape().last_dim();
+            v[0].sum_axis(1).apply(Scatter { labels: a.labels.clone(), classes }, &[]).square()
+        },
+        tensor: None, graph: None,
+    }
+    normal_cdf {
+        shapes: Shapes::Any, domains: &[Domain::Range(-3.0, 3.0)], var: |v, _| v[0].apply(Unary(NormalCdf), &[]),
+        tensor: None, graph: None,
+    }
 }
 
 /// Off clamp's kinks at -1 and 1 (and those of `clamp_min(-1)` and `clamp_max(1)`).
@@ -881,14 +919,35 @@ impl OpRow {
     /// from the name, so adding a row changes no other row's cases.
     #[track_caller]
     pub fn gradcheck_fixed_cases(&self) {
+        for (k, case) in self.fixed_cases().into_iter().enumerate() {
+            check(&format!("{} #{k} {}", self.name, case.shapes()), |v| self.readout(v, &case.args), &case.inputs);
+        }
+    }
+
+    /// The second-order checks of `gradgrad_ops.rs` on the op's seeded fixed cases (the same as
+    /// [`gradcheck_fixed_cases`](OpRow::gradcheck_fixed_cases)'): [`check_second_order`].
+    #[track_caller]
+    pub fn gradgradcheck_fixed_cases(&self) {
+        for (k, case) in self.fixed_cases().into_iter().enumerate() {
+            let what = format!("{} #{k} {}", self.name, case.shapes());
+            check_second_order(&what, |v| self.readout(v, &case.args), &case.inputs);
+        }
+    }
+
+    /// The seeded fixed cases; the seed comes from the name, so adding a row changes no other
+    /// row's cases.
+    fn fixed_cases(&self) -> Vec<Case> {
         let seed =
             self.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let mut rng = rng(seed);
-        for (k, (shapes, args)) in self.shapes.fixed(&mut rng).into_iter().enumerate() {
-            let inputs: Vec<_> = shapes.iter().zip(self.domains).map(|(s, d)| d.sample(s, &mut rng)).collect();
-            let case = Case { inputs, args };
-            check(&format!("{} #{k} {}", self.name, case.shapes()), |v| self.readout(v, &case.args), &case.inputs);
-        }
+        let fixed = self.shapes.fixed(&mut rng);
+        fixed
+            .into_iter()
+            .map(|(shapes, args)| {
+                let inputs = shapes.iter().zip(self.domains).map(|(s, d)| d.sample(s, &mut rng)).collect();
+                Case { inputs, args }
+            })
+            .collect()
     }
 
     /// Generated cases of the op, shrinking towards small shapes and values.

@@ -191,6 +191,71 @@ where
     }
 }
 
+/// Checks second derivatives: [`gradcheck`] of the gradient's weighted readout
+/// `h(x) = sum_k sum(grad_k f(x) * w_k)`, with the gradient recorded by [`Tape::grad`] and
+/// fixed weights `w_k` (entries of magnitude 0.5 to 1.5, either sign, all different, so that
+/// each gradient entry counts differently). The tape's gradient of `h` is the Hessian applied
+/// to the weights, differentiated through the recorded gradient; the finite differences are of
+/// the first-order gradient itself. Like PyTorch's `gradgradcheck`.
+///
+/// The same options apply; `h` involves one more derivative than `f`, so the stencil's
+/// truncation error (`eps^4` times a fifth derivative of `h`) is a sixth derivative of `f`:
+/// keep inputs where `f` is smooth, and at least `2 eps` from its kinks, as for [`gradcheck`].
+///
+/// ```
+/// use tapegrad_autograd::{gradgradcheck, GradcheckOptions, Tensor};
+/// let x = Tensor::from_vec([3], vec![0.5, -1.0, 2.0]);
+/// let report = gradgradcheck(|v| v[0].tanh().square().sum(), &[x], &GradcheckOptions::default()).unwrap();
+/// assert!(report.max_rel_err() < 1e-8);
+/// ```
+pub fn gradgradcheck<F>(
+    f: F,
+    inputs: &[Tensor<f64>],
+    opts: &GradcheckOptions,
+) -> Result<GradcheckReport, GradcheckError>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let weights: Vec<Tensor<f64>> = inputs.iter().enumerate().map(|(k, x)| readout_weights(x, k as u64)).collect();
+    gradcheck(|v| gradient_readout(&f, v, &weights), inputs, opts)
+}
+
+/// `sum_k sum(grad_k f(v) * weights_k)`, the function [`gradgradcheck`] checks; `f(v)` itself
+/// when it is not a single value (for [`gradcheck`] to report) or there are no inputs.
+fn gradient_readout<'t, F>(f: &F, v: &[Var<'t, f64>], weights: &[Tensor<f64>]) -> Var<'t, f64>
+where
+    F: for<'s> Fn(&[Var<'s, f64>]) -> Var<'s, f64>,
+{
+    let y = f(v);
+    let Some(first) = v.first() else { return y };
+    if y.shape().numel() != 1 {
+        return y;
+    }
+    let tape = first.tape();
+    let grads = tape.grad(y, v);
+    let terms = grads.iter().zip(weights).map(|(&g, w)| (g * tape.constant(w)).sum());
+    terms.reduce(|a, b| a + b).expect("at least one input")
+}
+
+/// Fixed weights for input `k` of [`gradgradcheck`]: magnitudes in [0.5, 1.5) with random
+/// signs, from a SplitMix64 stream seeded by `k`.
+fn readout_weights(x: &Tensor<f64>, k: u64) -> Tensor<f64> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(k + 1);
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let values = (0..x.numel()).map(|_| {
+        let r = next();
+        let magnitude = 0.5 + (r >> 11) as f64 / (1u64 << 53) as f64;
+        if r & 1 == 1 { -magnitude } else { magnitude }
+    });
+    Tensor::from_vec(x.shape().clone(), values.collect())
+}
+
 /// The finite-difference gradient of a scalar function of `inputs`, one tensor per input, by
 /// the stencil and step in `opts` (tolerances are not used). [`gradcheck`] compares the tape
 /// with this; it is public so that other gradients (a hand-derived backprop, say) can be

@@ -6,6 +6,9 @@
 //! - [`Var::backward`]: one loop over the tape in reverse, each op adding its own local
 //!   gradient; the result is a [`Gradients`] store keyed by var.
 //! - [`gradcheck`]: compares those gradients with finite differences.
+//! - [`Tape::grad`]: gradients recorded as vars on the same tape, differentiable again to any
+//!   order; [`gradgradcheck`] checks them, and [`hvp`], [`hessian`] and [`jacobian`] build on
+//!   them.
 //!
 //! ```
 //! use tapegrad_autograd::{Tape, Tensor};
@@ -29,6 +32,8 @@
 
 mod backward;
 mod float;
+mod functional;
+mod grad_graph;
 mod gradcheck;
 mod gradients;
 mod input_grad;
@@ -44,8 +49,9 @@ mod threads;
 mod var;
 
 pub use float::{Float, Precision};
+pub use functional::{hessian, hvp, jacobian};
 pub use gradcheck::{
-    GradcheckError, GradcheckOptions, GradcheckReport, InputReport, Stencil, gradcheck, numeric_gradient,
+    GradcheckError, GradcheckOptions, GradcheckReport, InputReport, Stencil, gradcheck, gradgradcheck, numeric_gradient,
 };
 pub use gradients::Gradients;
 pub use input_grad::InputGrad;

@@ -1,6 +1,6 @@
 //! The contract every op implements: a forward and its local backward rule, side by side.
 
-use crate::{Float, InputGrad, Shape, Tensor};
+use crate::{Float, InputGrad, Shape, Tensor, Var};
 
 /// One differentiable operation: its forward and its local backward rule, side by side.
 ///
@@ -88,6 +88,71 @@ pub trait Op<T: Float>: Send + 'static {
         let _ = (inputs, output);
         None
     }
+
+    /// The differentiable backward rule: records each wanted input's gradient contribution on
+    /// the tape, with ordinary ops, so that [`Tape::grad`](crate::Tape::grad) can return
+    /// gradients that are themselves differentiable (second and higher derivatives).
+    ///
+    /// `inputs` and `output` are the op's recorded vars, `grad_output` is dL/d(output) as a var.
+    /// Return one entry per input: `Some(contribution)`, with the input's shape, where
+    /// `wanted[i]` is set (the engine sums the contributions of an input used several times),
+    /// and `None` where it is not, or where the contribution is zero. Values the rule needs that
+    /// are piecewise constant (relu's mask `x > 0`) go on the tape as constants.
+    ///
+    /// The default panics, naming the op, when a recording backward reaches it: an op without
+    /// this rule still works with [`Var::backward`], and only a higher-order gradient through it
+    /// fails.
+    ///
+    /// ```
+    /// use tapegrad_autograd::{InputGrad, Op, Output, Tape, Tensor, Var};
+    ///
+    /// /// y = x^3: dx = g * 3 x^2, recorded with `square` and `scale`.
+    /// struct Cube;
+    ///
+    /// impl Op<f64> for Cube {
+    ///     fn name(&self) -> String {
+    ///         "cube".into()
+    ///     }
+    ///     fn forward(&self, inputs: &[&Tensor<f64>], out: Output<'_, f64>) {
+    ///         out.assign(inputs[0].shape(), inputs[0].data().iter().map(|x| x * x * x));
+    ///     }
+    ///     fn backward(&self, x: &[&Tensor<f64>], _: &Tensor<f64>, g: &Tensor<f64>, grads: &mut [Option<InputGrad<'_, f64>>]) {
+    ///         if let Some(gx) = &mut grads[0] {
+    ///             gx.add(x[0].data().iter().zip(g.data()).map(|(x, g)| g * 3.0 * x * x));
+    ///         }
+    ///     }
+    ///     fn backward_graph<'t>(&self, x: &[Var<'t, f64>], _: Var<'t, f64>, g: Var<'t, f64>, _: &[bool]) -> Vec<Option<Var<'t, f64>>> {
+    ///         vec![Some((g * x[0].square()).scale(3.0))]
+    ///     }
+    /// }
+    ///
+    /// let tape = Tape::new();
+    /// let x = tape.leaf(Tensor::scalar(2.0));
+    /// let y = tape.apply(Cube, &[x]);
+    /// let [dy] = tape.grad(y, &[x])[..] else { unreachable!() };
+    /// let [d2y] = tape.grad(dy, &[x])[..] else { unreachable!() };
+    /// // 3 x^2 = 12 and 6 x = 12 at x = 2.
+    /// assert_eq!((dy.item(), d2y.item()), (12.0, 12.0));
+    /// ```
+    fn backward_graph<'t>(
+        &self,
+        inputs: &[Var<'t, T>],
+        output: Var<'t, T>,
+        grad_output: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let _ = (inputs, output, grad_output, wanted);
+        no_graph_rule(&self.name())
+    }
+}
+
+/// The panic of an op reached by a recording backward without a differentiable rule.
+#[cold]
+#[inline(never)]
+pub(crate) fn no_graph_rule(name: &str) -> ! {
+    panic!(
+        "{name}: no differentiable backward rule; a second-order gradient through it needs one (implement Op::backward_graph)"
+    )
 }
 
 /// Where an op's [`forward`](Op::forward) writes its output: one call of one of these methods.

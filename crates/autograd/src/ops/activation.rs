@@ -1,6 +1,6 @@
 //! Activation functions, as [`UnaryRule`]s on the elementwise wiring.
 
-use super::elementwise::{Unary, UnaryRule, unary_methods};
+use super::elementwise::{Unary, UnaryRule, constant_map, unary_methods};
 use crate::{Float, Tensor, Var};
 
 /// `y = max(x, 0)`, `dy/dx = 1 if x > 0 else 0` (0 at the kink, as PyTorch).
@@ -17,6 +17,10 @@ impl<T: Float> UnaryRule<T> for Relu {
     }
     fn df(&self, x: T, _y: T) -> T {
         if x > T::ZERO { T::ONE } else { T::ZERO }
+    }
+    /// `dx = g (x > 0), the mask a constant`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * constant_map(x, |x| self.df(x, x)))
     }
 }
 
@@ -38,6 +42,10 @@ impl<T: Float> UnaryRule<T> for Sigmoid {
     fn df(&self, _x: T, y: T) -> T {
         y * (T::ONE - y)
     }
+    /// `dx = g y (1 - y)`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * (y * (-y).add_scalar(T::ONE)))
+    }
 }
 
 /// `y = tanh x`, `dy/dx = 1 - y^2`.
@@ -51,6 +59,10 @@ impl<T: Float> UnaryRule<T> for Tanh {
     }
     fn df(&self, _x: T, y: T) -> T {
         T::ONE - y * y
+    }
+    /// `dx = g (1 - y^2)`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * (-y.square()).add_scalar(T::ONE))
     }
 }
 
@@ -69,6 +81,10 @@ impl<T: Float> UnaryRule<T> for LeakyRelu<T> {
     fn df(&self, x: T, _y: T) -> T {
         if x > T::ZERO { T::ONE } else { self.0 }
     }
+    /// `dx = g (1 if x > 0 else slope), the factor a constant`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * constant_map(x, |x| self.df(x, x)))
+    }
 }
 
 /// `y = x if x > 0 else e^x - 1`, `dy/dx = 1 if x > 0 else y + 1 = e^x` (1 at the kink, as
@@ -85,6 +101,10 @@ impl<T: Float> UnaryRule<T> for Elu {
         // e^x rather than y + 1: y + 1 rounds to 0 long before e^x underflows.
         if x > T::ZERO { T::ONE } else { x.exp() }
     }
+    /// `dx = g e^(x m) with the constant mask m = (x <= 0): e^x where x <= 0, 1 elsewhere`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * (x * constant_map(x, |x| if x > T::ZERO { T::ZERO } else { T::ONE })).exp())
+    }
 }
 
 /// `y = x s` with `s = sigmoid(x)`, `dy/dx = s (1 + x (1 - s))`.
@@ -100,6 +120,13 @@ impl<T: Float> UnaryRule<T> for Silu {
         let s = Sigmoid.f(x);
         s * (T::ONE + x * (T::ONE - s))
     }
+    /// `dx = g (s + x s (1 - s)), s = sigmoid(x)`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some({
+            let s = x.sigmoid();
+            g * (s + x * s * (-s).add_scalar(T::ONE))
+        })
+    }
 }
 
 /// `y = ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|)`, `dy/dx = sigmoid(x)`.
@@ -113,6 +140,10 @@ impl<T: Float> UnaryRule<T> for Softplus {
     }
     fn df(&self, x: T, _y: T) -> T {
         Sigmoid.f(x)
+    }
+    /// `dx = g sigmoid(x)`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * x.sigmoid())
     }
 }
 
@@ -128,6 +159,10 @@ impl<T: Float> UnaryRule<T> for LogSigmoid {
     fn df(&self, x: T, _y: T) -> T {
         // sigmoid(-x), not 1 - sigmoid(x): no cancellation for large x.
         Sigmoid.f(-x)
+    }
+    /// `dx = g sigmoid(-x)`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * (-x).sigmoid())
     }
 }
 
@@ -147,6 +182,38 @@ impl<T: Float> UnaryRule<T> for Gelu {
         let pdf = (-0.5 * x * x).exp() * (0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2);
         T::from_f64(normal_cdf(x) + x * pdf)
     }
+    /// `dx = g (Phi(x) + x phi(x))`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * (x.apply(Unary(NormalCdf), &[]) + x * normal_pdf(x)))
+    }
+}
+
+/// `y = Phi(x)`, the standard normal CDF (GELU's factor, for its second derivative),
+/// `dy/dx = phi(x) = e^(-x^2 / 2) / sqrt(2 pi)`.
+pub struct NormalCdf;
+impl<T: Float> UnaryRule<T> for NormalCdf {
+    fn name(&self) -> String {
+        "normal_cdf".into()
+    }
+    fn f(&self, x: T) -> T {
+        T::from_f64(normal_cdf(x.to_f64()))
+    }
+    fn df(&self, x: T, _y: T) -> T {
+        let x = x.to_f64();
+        T::from_f64((-0.5 * x * x).exp() * FRAC_1_SQRT_2PI)
+    }
+    /// `dx = g phi(x)`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * normal_pdf(x))
+    }
+}
+
+/// `1 / sqrt(2 pi)`.
+const FRAC_1_SQRT_2PI: f64 = 0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
+
+/// `phi(x) = e^(-x^2 / 2) / sqrt(2 pi)`, recorded.
+fn normal_pdf<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
+    x.square().scale(T::from_f64(-0.5)).exp().scale(T::from_f64(FRAC_1_SQRT_2PI))
 }
 
 /// `y = 0.5 x (1 + tanh(u))` with `u = sqrt(2 / pi) (x + 0.044715 x^3)` (PyTorch's

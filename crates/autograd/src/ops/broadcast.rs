@@ -1,10 +1,14 @@
 //! How the two operands of a binary elementwise op pair up, decided once per op: the same
 //! shape, a bias row, or general NumPy broadcasting. Forward and backward both match on it, so
 //! the fast paths live in one place.
+//!
+//! Also the two ops a broadcast operand's recorded gradient goes through: [`SumTo`] (summing
+//! back to the operand's shape) and [`Expand`] (its gradient, repeating along the same axes).
 
 use super::elementwise::BinaryRule;
+use super::reduce::SumAxis;
 use crate::input_grad::Write;
-use crate::{Float, InputGrad, Shape};
+use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 use smallvec::SmallVec;
 
 /// How the elements of `a` and `b` meet in the output.
@@ -223,4 +227,158 @@ impl Broadcast {
             }
         }
     }
+}
+
+/// For each element of `big`, in row-major order, the flat index of the element of `small` that
+/// broadcasting repeats into it; `op` names the caller when `small` does not broadcast to `big`.
+fn broadcast_sources<'a>(small: &Shape, big: &'a Shape, op: &str) -> impl Iterator<Item = usize> + 'a {
+    let (rank, offset) = (big.rank(), big.rank().wrapping_sub(small.rank()));
+    let fits = small.rank() <= rank && (0..small.rank()).all(|k| small[k] == 1 || small[k] == big[k + offset]);
+    if !fits {
+        panic!("{op}: {small} and {big}: the first does not broadcast to the second");
+    }
+    // `small`'s stride along each axis of `big`: 0 where it repeats.
+    let mut strides = SmallVec::<[usize; 4]>::from_elem(0, rank);
+    let mut acc = 1;
+    for k in (offset..rank).rev() {
+        if small[k - offset] != 1 {
+            strides[k] = acc;
+        }
+        acc *= small[k - offset];
+    }
+    let mut counter = SmallVec::<[usize; 4]>::from_elem(0, rank);
+    let mut source = 0;
+    (0..big.numel()).map(move |_| {
+        let here = source;
+        for k in (0..rank).rev() {
+            counter[k] += 1;
+            source += strides[k];
+            if counter[k] < big[k] {
+                break;
+            }
+            source -= strides[k] * big[k];
+            counter[k] = 0;
+        }
+        here
+    })
+}
+
+/// `y = x` summed over the axes along which `shape` broadcasts to `x`'s shape, to `shape`: the
+/// gradient of a broadcast operand ([`Var::sum_to`]). `dx = expand(g, shape of x)`.
+pub struct SumTo {
+    /// The output's shape, which broadcasts to the input's.
+    pub shape: Shape,
+}
+
+impl<T: Float> Op<T> for SumTo {
+    fn name(&self) -> String {
+        format!("sum_to({})", self.shape)
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
+        let x = inputs[0];
+        let sources = broadcast_sources(&self.shape, x.shape(), "sum_to");
+        let y = out.zeros(self.shape.clone());
+        sources.zip(x.data()).for_each(|(s, &v)| y[s] += v);
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        let sources: Vec<usize> = broadcast_sources(&self.shape, inputs[0].shape(), "sum_to").collect();
+        gx.add(sources.into_iter().map(|s| g.data()[s]));
+    }
+
+    /// `dx = expand(g, shape of x)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| expand(g, &x[0].shape()))]
+    }
+}
+
+/// `y = x` repeated along the axes where `x`'s shape broadcasts to `shape` (the gradient of
+/// [`SumTo`]): `dx = sum_to(g, shape of x)`.
+pub struct Expand {
+    /// The output's shape, to which the input's broadcasts.
+    pub shape: Shape,
+}
+
+impl<T: Float> Op<T> for Expand {
+    fn name(&self) -> String {
+        format!("expand({})", self.shape)
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
+        let x = inputs[0];
+        let sources = broadcast_sources(x.shape(), &self.shape, "expand");
+        out.assign(self.shape.clone(), sources.map(|s| x.data()[s]));
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        let gx = gx.tensor().data_mut();
+        broadcast_sources(inputs[0].shape(), &self.shape, "expand").zip(g.data()).for_each(|(s, &v)| gx[s] += v);
+    }
+
+    /// `dx = sum_to(g, shape of x)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| sum_to(g, &x[0].shape()))]
+    }
+}
+
+/// `v` summed to `shape` (see [`SumTo`]): itself when the shapes agree, a column sum for a bias
+/// row.
+pub(crate) fn sum_to<'t, T: Float>(v: Var<'t, T>, shape: &Shape) -> Var<'t, T> {
+    let from = v.shape();
+    if &from == shape {
+        return v;
+    }
+    match (from.dims(), shape.dims()) {
+        ([_, n], [m]) if n == m => v.apply(SumAxis { axis: 0, keepdim: false }, &[]),
+        _ => v.apply(SumTo { shape: shape.clone() }, &[]),
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Sums `self` down to `shape`, over the axes along which `shape` broadcasts to `self`'s
+    /// (leading axes it lacks, and axes where it has length 1): what the gradient of a
+    /// broadcast operand goes through. Itself when the shapes agree.
+    ///
+    /// ```
+    /// use tapegrad_autograd::{Shape, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+    /// assert_eq!(x.sum_to(&Shape::from([2, 1])).value().data(), &[6.0, 15.0]);
+    /// assert_eq!(x.sum_to(&Shape::from([3])).value().data(), &[5.0, 7.0, 9.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `shape` does not broadcast to `self`'s shape:
+    /// `sum_to: [4] and [2, 3]: the first does not broadcast to the second`.
+    pub fn sum_to(self, shape: &Shape) -> Var<'t, T> {
+        sum_to(self, shape)
+    }
+}
+
+/// `v` broadcast to `shape` (see [`Expand`]): itself when the shapes agree.
+pub(crate) fn expand<'t, T: Float>(v: Var<'t, T>, shape: &Shape) -> Var<'t, T> {
+    if &v.shape() == shape { v } else { v.apply(Expand { shape: shape.clone() }, &[]) }
 }

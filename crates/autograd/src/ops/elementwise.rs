@@ -4,8 +4,9 @@
 //! two partial derivatives. [`Unary`] and [`Binary`] turn a rule into an [`Op`], so a new
 //! elementwise op is a dozen lines and never touches backward.
 
-use super::broadcast::{Operand, Pairing};
+use super::broadcast::{Operand, Pairing, sum_to};
 use crate::input_grad::{Write, assign_or_add};
+use crate::op::no_graph_rule;
 use crate::{Float, InputGrad, Op, Output, Tensor, Var};
 
 /// An elementwise function `y = f(x)` and its derivative.
@@ -19,6 +20,21 @@ pub trait UnaryRule<T: Float>: Send + 'static {
     /// `df` is 1 everywhere, so the output's gradient can be passed on unchanged
     /// ([`Op::pass_through`]).
     const DF_IS_ONE: bool = false;
+    /// `g * dy/dx` recorded on the tape with ordinary ops, for [`Tape::grad`](crate::Tape::grad)
+    /// and higher derivatives ([`Op::backward_graph`]); piecewise-constant factors go on the
+    /// tape as constants ([`constant_map`]). `None`, the default, means the rule has none, and
+    /// a recording backward that reaches the op panics naming it.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        let _ = (x, y, g);
+        None
+    }
+}
+
+/// `f(x)` elementwise as a constant on `x`'s tape: a piecewise-constant factor of a derivative
+/// (relu's mask `x > 0`), which has no gradient of its own.
+pub fn constant_map<'t, T: Float>(x: Var<'t, T>, f: impl Fn(T) -> T) -> Var<'t, T> {
+    let value = x.with_value(|v| v.map(f));
+    x.tape().constant(value)
 }
 
 /// The [`Op`] of a [`UnaryRule`]: `y_i = f(x_i)`, `dx_i += g_i * f'(x_i)`.
@@ -47,6 +63,23 @@ impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
         let Some(gx) = &mut grads[0] else { return };
         gx.add(inputs[0].data().iter().zip(y.data()).zip(g.data()).map(|((&x, &y), &g)| g * self.0.df(x, y)));
     }
+
+    /// `dx = g * f'(x)`, recorded by the rule's [`UnaryRule::backward_graph`].
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        y: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        if !wanted[0] {
+            return vec![None];
+        }
+        match self.0.backward_graph(x[0], y, g) {
+            Some(dx) => vec![Some(dx)],
+            None => no_graph_rule(&self.0.name()),
+        }
+    }
 }
 
 /// `y = c x`, `dy/dx = c`.
@@ -60,6 +93,10 @@ impl<T: Float> UnaryRule<T> for Scale<T> {
     }
     fn df(&self, _x: T, _y: T) -> T {
         self.0
+    }
+    /// `dx = c g`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g.scale(self.0))
     }
 }
 
@@ -76,6 +113,10 @@ impl<T: Float> UnaryRule<T> for AddScalar<T> {
     fn df(&self, _x: T, _y: T) -> T {
         T::ONE
     }
+    /// `dx = g`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g)
+    }
 }
 
 /// `y = -x`, `dy/dx = -1`.
@@ -89,6 +130,10 @@ impl<T: Float> UnaryRule<T> for Neg {
     }
     fn df(&self, _x: T, _y: T) -> T {
         -T::ONE
+    }
+    /// `dx = -g`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(-g)
     }
 }
 
@@ -104,6 +149,10 @@ impl<T: Float> UnaryRule<T> for Square {
     fn df(&self, x: T, _y: T) -> T {
         x + x
     }
+    /// `dx = 2 g x`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some((g * x).scale(T::from_f64(2.0)))
+    }
 }
 
 /// `y = e^x`, `dy/dx = y`.
@@ -118,6 +167,10 @@ impl<T: Float> UnaryRule<T> for Exp {
     fn df(&self, _x: T, y: T) -> T {
         y
     }
+    /// `dx = g y`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * y)
+    }
 }
 
 /// `y = ln x`, `dy/dx = 1/x` (NaN for x < 0 and -inf at 0, as in IEEE arithmetic).
@@ -131,6 +184,10 @@ impl<T: Float> UnaryRule<T> for Log {
     }
     fn df(&self, x: T, _y: T) -> T {
         T::ONE / x
+    }
+    /// `dx = g / x`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g / x)
     }
 }
 
@@ -152,6 +209,10 @@ impl<T: Float> UnaryRule<T> for Abs {
             T::ZERO
         }
     }
+    /// `dx = g sign(x), the sign a constant`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * constant_map(x, |x| self.df(x, x)))
+    }
 }
 
 /// `y = sqrt x`, `dy/dx = 1 / (2y)`: as in PyTorch, sqrt(0) = 0 with derivative inf, and NaN
@@ -168,6 +229,10 @@ impl<T: Float> UnaryRule<T> for Sqrt {
         // PyTorch's form, from the output: 1 / (2 * 0) = inf at 0.
         T::ONE / (y + y)
     }
+    /// `dx = g / (2 y)`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some((g / y).scale(T::from_f64(0.5)))
+    }
 }
 
 /// `y = 1 / sqrt x`, `dy/dx = -y^3 / 2`: as in PyTorch, inf with derivative -inf at 0, and NaN
@@ -183,6 +248,10 @@ impl<T: Float> UnaryRule<T> for Rsqrt {
     fn df(&self, _x: T, y: T) -> T {
         -(y * y * y) / T::from_f64(2.0)
     }
+    /// `dx = -g y^3 / 2`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some((g * y.powi(3)).scale(T::from_f64(-0.5)))
+    }
 }
 
 /// `y = 1 / x`, `dy/dx = -y^2`: as in PyTorch, ±inf with derivative -inf at ±0.
@@ -196,6 +265,10 @@ impl<T: Float> UnaryRule<T> for Recip {
     }
     fn df(&self, _x: T, y: T) -> T {
         -(y * y)
+    }
+    /// `dx = -g y^2`.
+    fn backward_graph<'t>(&self, _x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(-(g * y.square()))
     }
 }
 
@@ -220,6 +293,15 @@ impl<T: Float> UnaryRule<T> for Powi {
             m => n * x.powi(m - 1),
         }
     }
+    /// `dx = g n x^(n-1)`, `0 g` for `n = 0`, `g n y / x` for `n = i32::MIN`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        let n = T::from_f64(f64::from(self.0));
+        Some(match self.0 {
+            0 => g.scale(T::ZERO),
+            i32::MIN => (g * (y / x)).scale(n),
+            m => (g * x.powi(m - 1)).scale(n),
+        })
+    }
 }
 
 /// `y = x^c` for a real constant `c`, `dy/dx = c x^(c-1)`, taken as 0 everywhere for `c = 0`
@@ -236,6 +318,10 @@ impl<T: Float> UnaryRule<T> for Powf<T> {
     fn df(&self, x: T, _y: T) -> T {
         if self.0 == T::ZERO { T::ZERO } else { self.0 * x.powf(self.0 - T::ONE) }
     }
+    /// `dx = g c x^(c-1)`, `0 g` for `c = 0`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(if self.0 == T::ZERO { g.scale(T::ZERO) } else { (g * x.powf(self.0 - T::ONE)).scale(self.0) })
+    }
 }
 
 /// `y = sin x`, `dy/dx = cos x`.
@@ -250,6 +336,10 @@ impl<T: Float> UnaryRule<T> for Sin {
     fn df(&self, x: T, _y: T) -> T {
         x.cos()
     }
+    /// `dx = g cos x`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * x.cos())
+    }
 }
 
 /// `y = cos x`, `dy/dx = -sin x`.
@@ -263,6 +353,10 @@ impl<T: Float> UnaryRule<T> for Cos {
     }
     fn df(&self, x: T, _y: T) -> T {
         -x.sin()
+    }
+    /// `dx = -g sin x`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(-(g * x.sin()))
     }
 }
 
@@ -283,6 +377,21 @@ pub trait BinaryRule<T: Float>: Send + 'static {
     const DA_IS_ONE: bool = false;
     /// `db` is 1 everywhere.
     const DB_IS_ONE: bool = false;
+    /// `[g dz/da, g dz/db]` recorded on the tape with ordinary ops, at the output's shape
+    /// ([`Binary`] sums a broadcast operand's back to its shape), for the operands `wanted`
+    /// ([`Op::backward_graph`]). `None`, the default, means the rule has none, and a recording
+    /// backward that reaches the op panics naming it.
+    #[allow(clippy::type_complexity)]
+    fn backward_graph<'t>(
+        &self,
+        operands: [Var<'t, T>; 2],
+        z: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        let _ = (operands, z, g, wanted);
+        None
+    }
 }
 
 /// The [`Op`] of a [`BinaryRule`], with numpy broadcasting: axes are matched from the right and
@@ -370,6 +479,25 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
             }
         }
     }
+
+    /// `da = sum_to(g dz/da, shape of a)`, `db = sum_to(g dz/db, shape of b)`: the rule's
+    /// [`BinaryRule::backward_graph`], summed over the axes each operand was broadcast along.
+    fn backward_graph<'t>(
+        &self,
+        ab: &[Var<'t, T>],
+        z: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let (operands, wanted) = ([ab[0], ab[1]], [wanted[0], wanted[1]]);
+        let Some(partials) = self.0.backward_graph(operands, z, g, wanted) else { no_graph_rule(self.0.name()) };
+        operands
+            .iter()
+            .zip(partials)
+            .zip(wanted)
+            .map(|((&v, d), w)| d.filter(|_| w).map(|d| sum_to(d, &v.shape())))
+            .collect()
+    }
 }
 
 /// `z = a + b`: `dz/da = 1`, `dz/db = 1`.
@@ -392,6 +520,16 @@ impl<T: Float> BinaryRule<T> for AddRule {
     fn db(&self, _a: T, _b: T) -> T {
         T::ONE
     }
+    /// `[g, g]`.
+    fn backward_graph<'t>(
+        &self,
+        [_a, _b]: [Var<'t, T>; 2],
+        _z: Var<'t, T>,
+        g: Var<'t, T>,
+        _w: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        Some([Some(g), Some(g)])
+    }
 }
 
 /// `z = a - b`: `dz/da = 1`, `dz/db = -1`.
@@ -413,6 +551,16 @@ impl<T: Float> BinaryRule<T> for SubRule {
     fn db(&self, _a: T, _b: T) -> T {
         -T::ONE
     }
+    /// `[g, -g]`.
+    fn backward_graph<'t>(
+        &self,
+        [_a, _b]: [Var<'t, T>; 2],
+        _z: Var<'t, T>,
+        g: Var<'t, T>,
+        w: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        Some([Some(g), w[1].then(|| -g)])
+    }
 }
 
 /// `z = a b`: `dz/da = b`, `dz/db = a`.
@@ -433,6 +581,16 @@ impl<T: Float> BinaryRule<T> for MulRule {
     fn db(&self, a: T, _b: T) -> T {
         a
     }
+    /// `[g b, g a]`.
+    fn backward_graph<'t>(
+        &self,
+        [a, b]: [Var<'t, T>; 2],
+        _z: Var<'t, T>,
+        g: Var<'t, T>,
+        w: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        Some([w[0].then(|| g * b), w[1].then(|| g * a)])
+    }
 }
 
 /// `z = a / b`: `dz/da = 1/b`, `dz/db = -a/b^2`.
@@ -452,6 +610,16 @@ impl<T: Float> BinaryRule<T> for DivRule {
     }
     fn db(&self, a: T, b: T) -> T {
         -a / (b * b)
+    }
+    /// `[g / b, -g z / b]`.
+    fn backward_graph<'t>(
+        &self,
+        [_a, b]: [Var<'t, T>; 2],
+        z: Var<'t, T>,
+        g: Var<'t, T>,
+        w: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        Some([w[0].then(|| g / b), w[1].then(|| -(g * z / b))])
     }
 }
 

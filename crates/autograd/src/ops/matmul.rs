@@ -60,6 +60,18 @@ impl<T: Float> Op<T> for MatMul {
             }
         }
     }
+
+    /// `dA = G B^T`, `dB = A^T G`, recorded with `matmul` and `transpose`.
+    fn backward_graph<'t>(
+        &self,
+        ab: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let (a, b) = (ab[0], ab[1]);
+        vec![wanted[0].then(|| g.matmul(b.transpose())), wanted[1].then(|| a.transpose().matmul(g))]
+    }
 }
 
 /// A matmul as `batches` independent `rows x k` by `k x n` products, the operands' matrices
@@ -157,8 +169,11 @@ impl<T: Float> Op<T> for Transpose {
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         let (r, c) = x.shape().matrix("transpose");
-        let d = x.data();
-        out.assign([c, r], (0..c).flat_map(|j| (0..r).map(move |i| d[i * c + j])));
+        // A plain double loop: gradients recorded through matmul transpose on every step.
+        let (d, y) = (x.data(), out.overwrite_as(&Shape::from([c, r])));
+        for (i, row) in d.chunks_exact(c.max(1)).enumerate().take(r) {
+            row.iter().enumerate().for_each(|(j, &v)| y[j * r + i] = v);
+        }
     }
 
     fn backward(&self, _: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
@@ -170,6 +185,17 @@ impl<T: Float> Op<T> for Transpose {
                 gx[i * c + j] += gd[j * r + i];
             }
         }
+    }
+
+    /// `dX = G^T`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| g.transpose())]
     }
 }
 

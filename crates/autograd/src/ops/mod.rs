@@ -2,7 +2,7 @@
 //! together; the math of each backward rule is one line in the op's doc comment.
 
 pub mod activation;
-mod broadcast;
+pub mod broadcast;
 pub mod compare;
 pub mod elementwise;
 pub mod matmul;

@@ -106,6 +106,64 @@ impl<T: Float> Op<T> for Pick {
             gx[i * c + l] += g;
         }
     }
+
+    /// `dx = scatter(g, labels, classes of x)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let classes = x[0].shape().last_dim();
+        vec![wanted[0].then(|| g.apply(Scatter { labels: self.labels.clone(), classes }, &[]))]
+    }
+}
+
+/// `y[i, labels_i] = x_i`, zero elsewhere, for `x: [n]` and `y: [n, classes]` (the gradient of
+/// [`Pick`]): `dx_i = g[i, labels_i]`.
+pub struct Scatter {
+    /// One class index per row.
+    pub labels: Vec<usize>,
+    /// The number of columns of the output.
+    pub classes: usize,
+}
+
+impl<T: Float> Op<T> for Scatter {
+    fn name(&self) -> String {
+        "scatter".into()
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
+        let (x, n, c) = (inputs[0], self.labels.len(), self.classes);
+        assert_eq!(x.shape().dims(), &[n], "scatter: {n} labels for values of shape {}", x.shape());
+        self.labels.iter().enumerate().for_each(|(row, &l)| _ = class_of(l, row, c, "scatter"));
+        let y = out.zeros([n, c]);
+        for (i, (&l, &v)) in self.labels.iter().zip(x.data()).enumerate() {
+            y[i * c + l] = v;
+        }
+    }
+
+    fn backward(&self, _: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        let c = self.classes;
+        gx.add(self.labels.iter().enumerate().map(|(i, &l)| g.data()[i * c + l]));
+    }
+
+    /// `dx = pick(g, labels)`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| g.apply(Pick { labels: self.labels.clone() }, &[]))]
+    }
 }
 
 /// `y = -(1/N) sum_i x[i, label_i]` for `x: [N, c]` (row log-probabilities): the mean negative
@@ -166,6 +224,28 @@ impl<T: Float> Op<T> for Nll {
         for (i, &l) in labels.data().iter().enumerate() {
             gx[i * c + l.to_f64() as usize] += scaled;
         }
+    }
+
+    /// `dx = g * w` with the constant `w[i, label_i] = -1/N`, zero elsewhere; none for the labels.
+    fn backward_graph<'t>(
+        &self,
+        xl: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        if !wanted[0] {
+            return vec![None, None];
+        }
+        let (n, c) = xl[0].with_value(|x| batch_dims(x, "nll"));
+        let mut w = Tensor::zeros([n, c]);
+        let scaled = -T::ONE / T::from_f64(n.max(1) as f64);
+        xl[1].with_value(|labels| {
+            for (i, &l) in labels.data().iter().enumerate() {
+                w.data_mut()[i * c + l.to_f64() as usize] = scaled;
+            }
+        });
+        vec![Some(xl[0].tape().constant(w) * g), None]
     }
 }
 

@@ -1,5 +1,6 @@
 //! Reductions: sums and means.
 
+use super::broadcast::expand;
 use crate::kernels::sum;
 use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 
@@ -23,6 +24,17 @@ impl<T: Float> Op<T> for Sum {
         if let Some(gx) = &mut grads[0] {
             gx.add_scalar(g.item());
         }
+    }
+
+    /// `dx = expand(g, shape of x)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| expand(g, &x[0].shape()))]
     }
 }
 
@@ -49,6 +61,18 @@ impl<T: Float> Op<T> for Mean {
         if let Some(gx) = &mut grads[0] {
             gx.add_scalar(g.item() / T::from_f64(inputs[0].numel() as f64));
         }
+    }
+
+    /// `dx = expand(g / n, shape of x)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let shape = x[0].shape();
+        vec![wanted[0].then(|| expand(g.scale(T::ONE / T::from_f64(shape.numel() as f64)), &shape))]
     }
 }
 
@@ -123,6 +147,79 @@ impl<T: Float> Op<T> for SumAxis {
                 }
             }
         }
+    }
+
+    /// `dx = repeat(g, len of the axis, along the axis)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let len = x[0].shape()[self.axis];
+        vec![wanted[0].then(|| g.apply(RepeatAxis { axis: self.axis, len }, &[]))]
+    }
+}
+
+/// `y[.., j, ..] = x[.., ..]` for `j < len`: a new axis `axis` of length `len`, along which `x`
+/// repeats (the gradient of [`SumAxis`]). `dx = sum_axis(g, axis)`.
+pub struct RepeatAxis {
+    /// Where the new axis goes.
+    pub axis: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+impl RepeatAxis {
+    /// `(outer, inner)`: the input viewed as `[outer, inner]`, split where the axis goes in.
+    fn split<T: Float>(&self, x: &Tensor<T>) -> (usize, usize) {
+        let dims = x.shape().dims();
+        assert!(self.axis <= dims.len(), "repeat_axis: axis {} out of range for shape {}", self.axis, x.shape());
+        (dims[..self.axis].iter().product(), dims[self.axis..].iter().product())
+    }
+}
+
+impl<T: Float> Op<T> for RepeatAxis {
+    fn name(&self) -> String {
+        format!("repeat(axis={}, {})", self.axis, self.len)
+    }
+
+    fn num_inputs(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
+        let x = inputs[0];
+        let (outer, inner) = self.split(x);
+        let mut dims = x.shape().dims().to_vec();
+        dims.insert(self.axis, self.len);
+        let xd = x.data();
+        let rows = (0..outer).flat_map(|o| std::iter::repeat_n(&xd[o * inner..(o + 1) * inner], self.len));
+        out.assign(dims, rows.flatten().copied());
+    }
+
+    fn backward(&self, inputs: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        let (outer, inner) = self.split(inputs[0]);
+        let (gd, gx) = (g.data(), gx.tensor().data_mut());
+        for o in 0..outer {
+            for j in 0..self.len {
+                let src = &gd[(o * self.len + j) * inner..][..inner];
+                gx[o * inner..][..inner].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+            }
+        }
+    }
+
+    /// `dx = sum_axis(g, axis)`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| g.sum_axis(self.axis))]
     }
 }
 

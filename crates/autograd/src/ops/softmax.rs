@@ -1,7 +1,8 @@
 //! Softmax and log-softmax along the last axis, each one numerically stable primitive.
 
+use super::broadcast::sum_to;
 use crate::input_grad::assign_or_add;
-use crate::{Float, InputGrad, Op, Output, Tensor, Var};
+use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 
 /// `y = x - max(x) - ln(sum(exp(x - max(x))))` per row (last axis):
 /// `dx = g - softmax(x) * sum(g)` per row, with `softmax(x) = exp(y)` from the saved output.
@@ -46,6 +47,22 @@ impl<T: Float> Op<T> for LogSoftmax {
             let g_sum: T = g.iter().copied().sum();
             assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * g_sum), mode);
         }
+    }
+
+    /// `dx = g - exp(y) * sum_to(g, rows of length 1)`, from the output `y`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        y: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        if !wanted[0] {
+            return vec![None];
+        }
+        let mut rows = y.shape().dims().to_vec();
+        *rows.last_mut().expect("log_softmax has at least one axis") = 1;
+        vec![Some(g - y.exp() * sum_to(g, &Shape::new(&rows)))]
     }
 }
 

@@ -71,11 +71,10 @@ use rand::{RngExt, rngs::StdRng};
 use std::fmt;
 use std::ops::Range;
 use tapegrad::autograd::ops::activation::NormalCdf;
-use tapegrad::autograd::ops::broadcast::Expand;
 use tapegrad::autograd::ops::elementwise::Unary;
 use tapegrad::autograd::ops::pick::Scatter;
 use tapegrad::autograd::ops::reduce::RepeatAxis;
-use tapegrad::autograd::{Mask, Shape, Tape, Tensor, Var};
+use tapegrad::autograd::{Mask, Tape, Tensor, Var};
 use tapegrad::nn::{softmax_cross_entropy, softmax_cross_entropy_soft};
 
 /// The recorded op: inputs as vars, in the order of [`OpRow::domains`].
@@ -798,11 +797,12 @@ op_table! { $
         shapes: Shapes::Broadcast, domains: PAIR, var: |v, _| (v[0] * v[1]).sum_to(&v[1].shape()),
         tensor: None, graph: None,
     }
-    expand {
+    // sum_to's gradient, broadcast_to, on every broadcast of a pair.
+    broadcast_to_operand {
         shapes: Shapes::Broadcast, domains: PAIR,
         var: |v, _| {
-            let shape = Shape::new(&broadcast(v[0].shape().dims(), v[1].shape().dims()).expect("the shapes broadcast"));
-            v[0].apply(Expand { shape }, &[]) * v[1]
+            let shape = broadcast(v[0].shape().dims(), v[1].shape().dims()).expect("the shapes broadcast");
+            v[0].broadcast_to(shape) * v[1]
         },
         tensor: None, graph: None,
     }

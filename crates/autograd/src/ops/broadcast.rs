@@ -2,11 +2,13 @@
 //! shape, a bias row, or general NumPy broadcasting. Forward and backward both match on it, so
 //! the fast paths live in one place.
 //!
-//! Also the two ops a broadcast operand's recorded gradient goes through: [`SumTo`] (summing
-//! back to the operand's shape) and [`Expand`] (its gradient, repeating along the same axes).
+//! Also [`SumTo`], which a broadcast operand's recorded gradient goes through (summing back to
+//! the operand's shape); its own gradient repeats along the same axes, a
+//! [`BroadcastTo`](super::shape::BroadcastTo).
 
 use super::elementwise::BinaryRule;
 use super::reduce::SumAxis;
+use super::shape::BroadcastTo;
 use crate::input_grad::Write;
 use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 use smallvec::SmallVec;
@@ -264,7 +266,7 @@ fn broadcast_sources<'a>(small: &Shape, big: &'a Shape, op: &str) -> impl Iterat
 }
 
 /// `y = x` summed over the axes along which `shape` broadcasts to `x`'s shape, to `shape`: the
-/// gradient of a broadcast operand ([`Var::sum_to`]). `dx = expand(g, shape of x)`.
+/// gradient of a broadcast operand ([`Var::sum_to`]). `dx = broadcast_to(g, shape of x)`.
 pub struct SumTo {
     /// The output's shape, which broadcasts to the input's.
     pub shape: Shape,
@@ -292,7 +294,7 @@ impl<T: Float> Op<T> for SumTo {
         gx.add(sources.into_iter().map(|s| g.data()[s]));
     }
 
-    /// `dx = expand(g, shape of x)`.
+    /// `dx = broadcast_to(g, shape of x)`.
     fn backward_graph<'t>(
         &self,
         x: &[Var<'t, T>],
@@ -301,46 +303,6 @@ impl<T: Float> Op<T> for SumTo {
         wanted: &[bool],
     ) -> Vec<Option<Var<'t, T>>> {
         vec![wanted[0].then(|| expand(g, &x[0].shape()))]
-    }
-}
-
-/// `y = x` repeated along the axes where `x`'s shape broadcasts to `shape` (the gradient of
-/// [`SumTo`]): `dx = sum_to(g, shape of x)`.
-pub struct Expand {
-    /// The output's shape, to which the input's broadcasts.
-    pub shape: Shape,
-}
-
-impl<T: Float> Op<T> for Expand {
-    fn name(&self) -> String {
-        format!("expand({})", self.shape)
-    }
-
-    fn num_inputs(&self) -> Option<usize> {
-        Some(1)
-    }
-
-    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
-        let x = inputs[0];
-        let sources = broadcast_sources(x.shape(), &self.shape, "expand");
-        out.assign(self.shape.clone(), sources.map(|s| x.data()[s]));
-    }
-
-    fn backward(&self, inputs: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
-        let Some(gx) = &mut grads[0] else { return };
-        let gx = gx.tensor().data_mut();
-        broadcast_sources(inputs[0].shape(), &self.shape, "expand").zip(g.data()).for_each(|(s, &v)| gx[s] += v);
-    }
-
-    /// `dx = sum_to(g, shape of x)`.
-    fn backward_graph<'t>(
-        &self,
-        x: &[Var<'t, T>],
-        _: Var<'t, T>,
-        g: Var<'t, T>,
-        wanted: &[bool],
-    ) -> Vec<Option<Var<'t, T>>> {
-        vec![wanted[0].then(|| sum_to(g, &x[0].shape()))]
     }
 }
 
@@ -378,7 +340,7 @@ impl<'t, T: Float> Var<'t, T> {
     }
 }
 
-/// `v` broadcast to `shape` (see [`Expand`]): itself when the shapes agree.
+/// `v` broadcast to `shape` (see [`BroadcastTo`]): itself when the shapes agree.
 pub(crate) fn expand<'t, T: Float>(v: Var<'t, T>, shape: &Shape) -> Var<'t, T> {
-    if &v.shape() == shape { v } else { v.apply(Expand { shape: shape.clone() }, &[]) }
+    if &v.shape() == shape { v } else { v.apply(BroadcastTo { shape: shape.clone() }, &[]) }
 }

@@ -8,7 +8,7 @@
 //! [`Tensor::reshape`], [`Tensor::unsqueeze`] and [`Tensor::squeeze`] take the tensor by value
 //! and keep its buffer, since only the shape changes; on a tape they copy, like every op.
 
-use super::broadcast::Broadcast;
+use super::broadcast::{Broadcast, sum_to};
 use crate::input_grad::{Write, assign_or_add};
 use crate::tensor::copy_slice;
 use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
@@ -50,6 +50,17 @@ impl<T: Float> Op<T> for Reshape {
         if let Some(gx) = &mut grads[0] {
             gx.add(g.data().iter().copied());
         }
+    }
+
+    /// `dx = reshape(g, shape of x)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| g.reshape(x[0].shape()))]
     }
 }
 
@@ -111,6 +122,17 @@ impl<T: Float> Op<T> for BroadcastTo {
             self.plan(inputs[0].shape()).sum_into(gx.tensor().data_mut(), g.data());
         }
     }
+
+    /// `dx = sum_to(g, shape of x)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| sum_to(g, &x[0].shape()))]
+    }
 }
 
 /// `y = [x_0, x_1, ...]` joined along an existing axis: `dx_k = g`'s part along that axis
@@ -159,6 +181,25 @@ impl<T: Float> Op<T> for Concat {
         let inner = chunk_inner(g.shape(), self.axis);
         split(g, inputs, grads, |x| x.shape()[self.axis] * inner);
     }
+
+    /// `dx_k = narrow(g, axis, offset of x_k, len of x_k)`.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let mut at = 0;
+        x.iter()
+            .zip(wanted)
+            .map(|(x, &w)| {
+                let len = x.shape()[self.axis];
+                at += len;
+                w.then(|| g.narrow(self.axis, at - len, len))
+            })
+            .collect()
+    }
 }
 
 /// `y = [x_0, x_1, ...]` stacked along a new axis: `dx_k = g[.., k, ..]`.
@@ -197,6 +238,18 @@ impl<T: Float> Op<T> for Stack {
     fn backward(&self, inputs: &[&Tensor<T>], _: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         let inner = chunk_inner(g.shape(), self.axis);
         split(g, inputs, grads, |_| inner);
+    }
+
+    /// `dx_k = squeeze(narrow(g, axis, k, 1), axis)`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let picks = wanted.iter().enumerate();
+        picks.map(|(k, &w)| w.then(|| g.narrow(self.axis, k, 1).squeeze(self.axis))).collect()
     }
 }
 
@@ -314,6 +367,33 @@ impl<T: Float> Op<T> for Narrow {
             dst[skipped..skipped + kept].iter_mut().zip(src).for_each(|(d, &g)| *d += g);
         }
     }
+
+    /// `dx = concat(zeros before, g, zeros after)` along the axis, whose own rule is a narrow.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        if !wanted[0] {
+            return vec![None];
+        }
+        let dims = x[0].shape().dims().to_vec();
+        let after = dims[self.axis] - self.start - self.len;
+        let tape = g.tape();
+        let zeros = |len: usize| {
+            let mut dims = dims.clone();
+            dims[self.axis] = len;
+            tape.constant(Tensor::zeros(dims))
+        };
+        let parts: SmallVec<[Var<'t, T>; 3]> =
+            [(self.start > 0).then(|| zeros(self.start)), Some(g), (after > 0).then(|| zeros(after))]
+                .into_iter()
+                .flatten()
+                .collect();
+        vec![Some(if parts.len() == 1 { g } else { Var::concat(&parts, self.axis) })]
+    }
 }
 
 /// `y[.., j, ..] = x[.., n - 1 - j, ..]` along one axis of length `n`: `dx[.., n - 1 - j, ..] =
@@ -359,6 +439,17 @@ impl<T: Float> Op<T> for Flip {
             let (mode, gx) = gx.elements();
             self.flip_into(g.shape(), gx, g.data(), mode);
         }
+    }
+
+    /// `dx = flip(g, axis)`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| g.flip(self.axis))]
     }
 }
 
@@ -457,6 +548,19 @@ impl<T: Float> Op<T> for Permute {
                 if mode == Write::Assign { *d = g } else { *d += g }
             }
         });
+    }
+
+    /// `dx = permute(g, inverse of axes)`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let mut inverse: Dims = SmallVec::from_elem(0, self.axes.len());
+        self.axes.iter().enumerate().for_each(|(k, &a)| inverse[a] = k);
+        vec![wanted[0].then(|| g.apply(Permute { axes: inverse }, &[]))]
     }
 }
 

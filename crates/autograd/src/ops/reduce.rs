@@ -26,7 +26,7 @@ impl<T: Float> Op<T> for Sum {
         }
     }
 
-    /// `dx = expand(g, shape of x)`.
+    /// `dx = broadcast_to(g, shape of x)`.
     fn backward_graph<'t>(
         &self,
         x: &[Var<'t, T>],
@@ -63,7 +63,7 @@ impl<T: Float> Op<T> for Mean {
         }
     }
 
-    /// `dx = expand(g / n, shape of x)`.
+    /// `dx = broadcast_to(g / n, shape of x)`.
     fn backward_graph<'t>(
         &self,
         x: &[Var<'t, T>],
@@ -149,7 +149,8 @@ impl<T: Float> Op<T> for SumAxis {
         }
     }
 
-    /// `dx = repeat(g, len of the axis, along the axis)`.
+    /// `dx = repeat(g, len of the axis, along the axis)`, or with `keepdim`
+    /// `dx = broadcast_to(g, shape of x)` (the axis is there already, with length 1).
     fn backward_graph<'t>(
         &self,
         x: &[Var<'t, T>],
@@ -157,8 +158,14 @@ impl<T: Float> Op<T> for SumAxis {
         g: Var<'t, T>,
         wanted: &[bool],
     ) -> Vec<Option<Var<'t, T>>> {
-        let len = x[0].shape()[self.axis];
-        vec![wanted[0].then(|| g.apply(RepeatAxis { axis: self.axis, len }, &[]))]
+        if !wanted[0] {
+            return vec![None];
+        }
+        let shape = x[0].shape();
+        if self.keepdim {
+            return vec![Some(expand(g, &shape))];
+        }
+        vec![Some(g.apply(RepeatAxis { axis: self.axis, len: shape[self.axis] }, &[]))]
     }
 }
 

@@ -3,6 +3,7 @@
 //! Each removes the axis, or with `keepdim` keeps it with length 1 (PyTorch's `keepdim=True`),
 //! which changes only the output's shape: the elements, and so every rule, are the same.
 
+use super::elementwise::constant_map;
 use crate::input_grad::Write;
 use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 
@@ -141,6 +142,16 @@ impl<T: Float> Op<T> for MaxAxis {
             extreme_backward("max_axis", self.axis, inputs[0], y, g, gx);
         }
     }
+    /// `dx = onehot(first arg-max) * g` with the axis kept, the one-hot a constant.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        y: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| extreme_graph("max_axis", (self.axis, self.keepdim), x[0], y, g))]
+    }
 }
 
 /// `y = min_j x[.., j, ..]` along one axis: `dx[.., j, ..] = g` at the first `j` attaining the
@@ -166,6 +177,16 @@ impl<T: Float> Op<T> for MinAxis {
         if let Some(gx) = &mut grads[0] {
             extreme_backward("min_axis", self.axis, inputs[0], y, g, gx);
         }
+    }
+    /// `dx = onehot(first arg-min) * g` with the axis kept, the one-hot a constant.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        y: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| extreme_graph("min_axis", (self.axis, self.keepdim), x[0], y, g))]
     }
 }
 
@@ -219,6 +240,26 @@ impl<T: Float> Op<T> for LogSumExp {
                 }
             }
         }
+    }
+    /// `dx = softmax(x along the axis) * g` with the axis kept.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        if !wanted[0] {
+            return vec![None];
+        }
+        let (x, last) = (x[0], x[0].shape().rank() - 1);
+        // Softmax works along the last axis: move the reduced one there and back.
+        let p = if self.axis == last {
+            x.softmax()
+        } else {
+            x.swap_axes(self.axis, last).softmax().swap_axes(self.axis, last)
+        };
+        vec![Some(p * kept(g, self.axis, self.keepdim))]
     }
 }
 
@@ -277,6 +318,16 @@ impl<T: Float> Op<T> for VarAxis {
             variance_backward("var_axis", self, inputs[0], g.data(), gx);
         }
     }
+    /// `dx = g 2 (x - mean) / (n - c)` with the axis kept.
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        vec![wanted[0].then(|| variance_graph(self, x[0], kept(g, self.axis, self.keepdim)))]
+    }
 }
 
 /// `y = sqrt(var)` along one axis (see [`VarAxis`]): `dx_j = g (x_j - mean) / ((n - c) y)`,
@@ -308,6 +359,24 @@ impl<T: Float> Op<T> for StdAxis {
         let g_var: Vec<T> =
             y.data().iter().zip(g.data()).map(|(&y, &g)| if y == T::ZERO { T::ZERO } else { g / (two * y) }).collect();
         variance_backward("std_axis", &self.as_var(), inputs[0], &g_var, gx);
+    }
+    /// `dx = var's rule with g_var = g / 2y`, masked to 0 where `y = 0` (constants).
+    fn backward_graph<'t>(
+        &self,
+        x: &[Var<'t, T>],
+        y: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        if !wanted[0] {
+            return vec![None];
+        }
+        // g / 2y where y != 0, else 0: the zeros' divisor is 1 instead of 0, so that no 0 / 0
+        // enters the gradient's graph.
+        let nonzero = constant_map(y, |y| if y == T::ZERO { T::ZERO } else { T::ONE });
+        let zero = constant_map(y, |y| if y == T::ZERO { T::ONE } else { T::ZERO });
+        let g_var = g * nonzero / (y.scale(T::from_f64(2.0)) + zero);
+        vec![Some(variance_graph(&self.as_var(), x[0], kept(g_var, self.axis, self.keepdim)))]
     }
 }
 
@@ -346,6 +415,51 @@ fn variance_backward<T: Float>(op: &str, var: &VarAxis, x: &Tensor<T>, g_var: &[
             }
         }
     }
+}
+
+/// `v`, a reduction's output or its gradient, with the reduced axis there (length 1), so that
+/// it broadcasts against the input.
+fn kept<'t, T: Float>(v: Var<'t, T>, axis: usize, keepdim: bool) -> Var<'t, T> {
+    if keepdim { v } else { v.unsqueeze(axis) }
+}
+
+/// The recorded gradient of max and min: `g`, with the axis kept, times the constant one-hot of
+/// each lane's first element equal to its output (the arg-max `forward` chose).
+fn extreme_graph<'t, T: Float>(
+    op: &str,
+    (axis, keepdim): (usize, bool),
+    x: Var<'t, T>,
+    y: Var<'t, T>,
+    g: Var<'t, T>,
+) -> Var<'t, T> {
+    let one_hot = x.with_value(|xv| {
+        y.with_value(|yv| {
+            let lanes = Lanes::of(op, axis, xv.shape());
+            let xd = xv.data();
+            let mut hot = vec![T::ZERO; xd.len()];
+            for (k, &y) in yv.data().iter().enumerate() {
+                let nan = is_nan(y);
+                if let Some(i) = lanes.lane(k).find(|&i| xd[i] == y || nan && is_nan(xd[i])) {
+                    hot[i] = T::ONE;
+                }
+            }
+            Tensor::from_vec(xv.shape().clone(), hot)
+        })
+    });
+    x.tape().constant(one_hot) * kept(g, axis, keepdim)
+}
+
+/// The recorded gradient of the variance: `g_var 2 (x - mean) / (n - c)`, `g_var` with the axis
+/// kept.
+fn variance_graph<'t, T: Float>(var: &VarAxis, x: Var<'t, T>, g_var: Var<'t, T>) -> Var<'t, T> {
+    let shape = x.shape();
+    let len = shape[var.axis];
+    if len == 0 {
+        // No elements, and no lane to take a mean of.
+        return x.tape().constant(Tensor::zeros(shape));
+    }
+    let (_, divisor) = var.divisors::<T>(len);
+    (x - x.mean_axis_keepdim(var.axis)) * g_var.scale(T::from_f64(2.0) / divisor)
 }
 
 /// Each reduction gets four methods from one line: on `Var` and on `Tensor` (the same forward

@@ -5,7 +5,8 @@
 //! Their derivatives are 0 or 1 (or 1/2 on ties), with PyTorch's choices where the two sides
 //! meet; see each op.
 
-use super::elementwise::{Binary, BinaryRule, Unary, UnaryRule, unary_methods};
+use super::broadcast::sum_to;
+use super::elementwise::{Binary, BinaryRule, Unary, UnaryRule, constant_map, unary_methods};
 use crate::{Float, InputGrad, Op, Output, Shape, Tensor, Var};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -34,6 +35,10 @@ impl<T: Float> UnaryRule<T> for Clamp<T> {
     fn df(&self, x: T, _y: T) -> T {
         if x >= self.lo && x <= self.hi { T::ONE } else { T::ZERO }
     }
+    /// `dx = g * mask`, the mask `lo <= x <= hi` a constant.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * constant_map(x, |x| self.df(x, x)))
+    }
 }
 
 /// `y = max(x, lo)`, `dy/dx = 1 if x >= lo else 0` (1 at the bound, as PyTorch's `clamp_min`).
@@ -50,6 +55,10 @@ impl<T: Float> UnaryRule<T> for ClampMin<T> {
     fn df(&self, x: T, _y: T) -> T {
         if x >= self.0 { T::ONE } else { T::ZERO }
     }
+    /// `dx = g * mask`, the mask `x >= lo` a constant.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * constant_map(x, |x| self.df(x, x)))
+    }
 }
 
 /// `y = min(x, hi)`, `dy/dx = 1 if x <= hi else 0` (1 at the bound, as PyTorch's `clamp_max`).
@@ -65,6 +74,10 @@ impl<T: Float> UnaryRule<T> for ClampMax<T> {
     }
     fn df(&self, x: T, _y: T) -> T {
         if x <= self.0 { T::ONE } else { T::ZERO }
+    }
+    /// `dx = g * mask`, the mask `x <= hi` a constant.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * constant_map(x, |x| self.df(x, x)))
     }
 }
 
@@ -113,6 +126,16 @@ impl<T: Float> BinaryRule<T> for MaximumRule {
     fn db(&self, a: T, b: T) -> T {
         tie_split(a, b, a > b)
     }
+    /// `[g * da, g * db]`, the partials (1, 0 or 1/2) constants.
+    fn backward_graph<'t>(
+        &self,
+        [a, b]: [Var<'t, T>; 2],
+        _z: Var<'t, T>,
+        g: Var<'t, T>,
+        w: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        Some([w[0].then(|| g * partial(MaximumRule, a, b, false)), w[1].then(|| g * partial(MaximumRule, a, b, true))])
+    }
 }
 
 /// `z = min(a, b)`: `dz/da = 1 if a < b, 1/2 if a = b, 0 if a > b`, and `dz/db` the mirror
@@ -138,6 +161,16 @@ impl<T: Float> BinaryRule<T> for MinimumRule {
     fn db(&self, a: T, b: T) -> T {
         tie_split(a, b, a < b)
     }
+    /// `[g * da, g * db]`, the partials (1, 0 or 1/2) constants.
+    fn backward_graph<'t>(
+        &self,
+        [a, b]: [Var<'t, T>; 2],
+        _z: Var<'t, T>,
+        g: Var<'t, T>,
+        w: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        Some([w[0].then(|| g * partial(MinimumRule, a, b, false)), w[1].then(|| g * partial(MinimumRule, a, b, true))])
+    }
 }
 
 /// PyTorch's `where(a == b, g / 2, g).masked_fill_(loses, 0)`, as a factor of `g`.
@@ -149,6 +182,37 @@ fn tie_split<T: Float>(a: T, b: T, loses: bool) -> T {
         T::ZERO
     } else {
         T::ONE
+    }
+}
+
+/// One partial derivative of a piecewise-linear rule (`db` if `of_b`, else `da`) at the
+/// broadcast pairs of `a` and `b`, as a constant on their tape.
+fn partial<'t, T: Float, R: BinaryRule<T>>(rule: R, a: Var<'t, T>, b: Var<'t, T>, of_b: bool) -> Var<'t, T> {
+    let value = a.with_value(|a| b.with_value(|b| crate::eval(&Binary(Partial { rule, of_b }), &[a, b])));
+    a.tape().constant(value)
+}
+
+/// A rule's partial derivative as a rule of its own, for [`partial`]'s forward.
+struct Partial<R> {
+    rule: R,
+    of_b: bool,
+}
+impl<T: Float, R: BinaryRule<T>> BinaryRule<T> for Partial<R> {
+    fn name(&self) -> &'static str {
+        self.rule.name()
+    }
+    fn symbol(&self) -> &'static str {
+        self.rule.symbol()
+    }
+    fn f(&self, a: T, b: T) -> T {
+        if self.of_b { self.rule.db(a, b) } else { self.rule.da(a, b) }
+    }
+    // Piecewise constant: never differentiated.
+    fn da(&self, _a: T, _b: T) -> T {
+        T::ZERO
+    }
+    fn db(&self, _a: T, _b: T) -> T {
+        T::ZERO
     }
 }
 
@@ -355,6 +419,28 @@ impl<T: Float> Op<T> for Select {
                 }
             }
         }
+    }
+
+    /// `da = sum_to(select(mask, g, 0), shape of a)`, `db = sum_to(select(mask, 0, g), shape of b)`.
+    fn backward_graph<'t>(
+        &self,
+        ab: &[Var<'t, T>],
+        _: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        let zero = g.tape().constant(Tensor::scalar(T::ZERO));
+        let sides = [(ab[0], wanted[0], true), (ab[1], wanted[1], false)];
+        sides
+            .into_iter()
+            .map(|(v, w, first)| {
+                w.then(|| {
+                    let picked =
+                        if first { Var::select(&self.mask, g, zero) } else { Var::select(&self.mask, zero, g) };
+                    sum_to(picked, &v.shape())
+                })
+            })
+            .collect()
     }
 }
 

@@ -243,6 +243,14 @@ impl<T: Float> UnaryRule<T> for GeluTanh {
         let inner_derivative = beta * (T::ONE + T::from_f64(3.0) * kappa * x_sq);
         left_derivative + half * x * (T::ONE - tanh_inner * tanh_inner) * inner_derivative
     }
+    /// `dx = g (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2 / pi) (1 + 3 * 0.044715 x^2))`, `t = tanh u`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        let (beta, kappa, half) = (T::from_f64(GELU_BETA), T::from_f64(GELU_KAPPA), T::from_f64(0.5));
+        let t = (x + x.powi(3).scale(kappa)).scale(beta).tanh();
+        let left = t.add_scalar(T::ONE).scale(half);
+        let inner = x.square().scale(T::from_f64(3.0) * kappa).add_scalar(T::ONE).scale(half * beta);
+        Some(g * (left + x * (-t.square()).add_scalar(T::ONE) * inner))
+    }
 }
 
 /// `y = erf x = (2 / sqrt pi) int_0^x e^(-t^2) dt`, `dy/dx = (2 / sqrt pi) e^(-x^2)`.
@@ -260,6 +268,10 @@ impl<T: Float> UnaryRule<T> for Erf {
     fn df(&self, x: T, _y: T) -> T {
         let x = x.to_f64();
         T::from_f64(std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp())
+    }
+    /// `dx = g (2 / sqrt pi) e^(-x^2)`.
+    fn backward_graph<'t>(&self, x: Var<'t, T>, _y: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+        Some(g * (-x.square()).exp().scale(T::from_f64(std::f64::consts::FRAC_2_SQRT_PI)))
     }
 }
 

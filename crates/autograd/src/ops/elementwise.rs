@@ -647,6 +647,28 @@ impl<T: Float> BinaryRule<T> for PowRule {
     fn db(&self, a: T, b: T) -> T {
         if a == T::ZERO && b >= T::ZERO { T::ZERO } else { a.powf(b) * a.ln() }
     }
+    /// `[g b a^(b-1), g z ln a]`, each 0 where its mask says (`b = 0`; `a = 0` and `b >= 0`).
+    fn backward_graph<'t>(
+        &self,
+        [a, b]: [Var<'t, T>; 2],
+        z: Var<'t, T>,
+        g: Var<'t, T>,
+        w: [bool; 2],
+    ) -> Option<[Option<Var<'t, T>>; 2]> {
+        // Selects rather than products with 0/1 masks, so that the masked-out 0 * inf stays out.
+        let zero = a.tape().constant(Tensor::scalar(T::ZERO));
+        let da = || {
+            let b_nonzero = b.with_value(|b| b.to_mask(|b| b != T::ZERO));
+            Var::select(&b_nonzero, g * b * a.pow(b.add_scalar(-T::ONE)), zero)
+        };
+        let db = || {
+            let partial = g * z * a.log();
+            let (a_nonzero, b_negative) =
+                (a.with_value(|a| a.to_mask(|a| a != T::ZERO)), b.with_value(|b| b.to_mask(|b| b < T::ZERO)));
+            Var::select(&a_nonzero, partial, Var::select(&b_negative, partial, zero))
+        };
+        Some([w[0].then(da), w[1].then(db)])
+    }
 }
 
 // The operators `+ - * /` and unary `-` are implemented below too; the named methods exist so

@@ -117,6 +117,22 @@ impl<T: Float> Op<T> for Softmax {
             assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| y * (g - gy)), mode);
         }
     }
+
+    /// `dx = y (g - sum_to(g y, rows of length 1))`, from the output `y`.
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        y: Var<'t, T>,
+        g: Var<'t, T>,
+        wanted: &[bool],
+    ) -> Vec<Option<Var<'t, T>>> {
+        if !wanted[0] {
+            return vec![None];
+        }
+        let mut rows = y.shape().dims().to_vec();
+        *rows.last_mut().expect("softmax has at least one axis") = 1;
+        vec![Some(y * (g - sum_to(g * y, &Shape::new(&rows))))]
+    }
 }
 
 impl<'t, T: Float> Var<'t, T> {

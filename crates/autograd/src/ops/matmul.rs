@@ -61,7 +61,8 @@ impl<T: Float> Op<T> for MatMul {
         }
     }
 
-    /// `dA = G B^T`, `dB = A^T G`, recorded with `matmul` and `transpose`.
+    /// `dA = G B^T`, `dB = A^T G`, per batch (the transposes of its last two axes), and for a
+    /// shared `B` summed over the batch: `dB = A^T G` with the batch along the rows.
     fn backward_graph<'t>(
         &self,
         ab: &[Var<'t, T>],
@@ -70,7 +71,16 @@ impl<T: Float> Op<T> for MatMul {
         wanted: &[bool],
     ) -> Vec<Option<Var<'t, T>>> {
         let (a, b) = (ab[0], ab[1]);
-        vec![wanted[0].then(|| g.matmul(b.transpose())), wanted[1].then(|| a.transpose().matmul(g))]
+        let (sa, sb) = (a.shape(), b.shape());
+        let da = || g.matmul(matrix_transpose(b));
+        let db = || match (sa.dims(), sb.dims()) {
+            (&[batch, m, k], &[_, n]) => {
+                let rows = |v: Var<'t, T>, cols| v.reshape([batch * m, cols]);
+                rows(a, k).transpose().matmul(rows(g, n))
+            }
+            _ => matrix_transpose(a).matmul(g),
+        };
+        vec![wanted[0].then(da), wanted[1].then(db)]
     }
 }
 
@@ -197,6 +207,11 @@ impl<T: Float> Op<T> for Transpose {
     ) -> Vec<Option<Var<'t, T>>> {
         vec![wanted[0].then(|| g.transpose())]
     }
+}
+
+/// Each matrix of `v` (rank 2 or 3) transposed: its last two axes swapped.
+fn matrix_transpose<T: Float>(v: Var<'_, T>) -> Var<'_, T> {
+    if v.shape().rank() == 2 { v.transpose() } else { v.swap_axes(1, 2) }
 }
 
 impl<'t, T: Float> Var<'t, T> {

@@ -1,8 +1,9 @@
 //! Every built-in op's differentiable backward rule (`Op::backward_graph`), on the op table's
 //! seeded fixed cases (`common/op_table.rs`, as `gradcheck_ops.rs`): the recording backward
 //! (`Tape::grad`) gives the plain backward's first-order gradients, its second-order gradients
-//! pass `gradgradcheck` in f64, and a second recording backward agrees with a plain backward
-//! through the recorded gradient (see `common::check_second_order` for the tolerances).
+//! pass `gradgradcheck` in f64, and a second (and a third) recording backward agrees with a
+//! plain backward through the gradient recorded one order below (see
+//! `common::check_second_order` for the tolerances).
 
 mod common;
 

@@ -88,9 +88,9 @@ where
 /// evaluate the same formulas in f64, but as separate recorded ops, in another order (a
 /// broadcast gradient summed by `sum_to` rather than inside the binary op, `y (1 - y)` as
 /// `y * (-y + 1)`), so each entry may differ by a few roundings of its terms (`2.2e-16` each).
-/// Over the op table the largest difference is about 4 roundings at first order and 16 at
-/// second; 1e-13 leaves room for larger sums and still catches any wrong rule, which is off by
-/// O(1).
+/// Over the op table the largest difference is about 4 roundings at first order, 16 at second
+/// and 32 at third; 1e-13 leaves room for larger sums and still catches any wrong rule, which
+/// is off by O(1).
 pub const FIRST_ORDER_TOL: f64 = 1e-13;
 
 /// The second-order checks of one function at `inputs`, asserting each:
@@ -100,8 +100,9 @@ pub const FIRST_ORDER_TOL: f64 = 1e-13;
 /// stencil argument as [`check`], one derivative up);
 /// (c) the second-order gradient of the weighted readout `h = sum(grad * w)` taken by a second
 /// recording backward equals the plain backward's through the recorded gradient, within
-/// [`FIRST_ORDER_TOL`]: the rules of the ops a gradient records are themselves differentiable
-/// (the third order would work too).
+/// [`FIRST_ORDER_TOL`]: the rules of the ops a gradient records are themselves differentiable;
+/// (d) so are theirs: a third recording backward, of `sum(second * w)`, equals the plain
+/// backward through the second-order gradient, within the same tolerance.
 /// Returns (b)'s relative error.
 #[track_caller]
 pub fn check_second_order<F>(what: &str, f: F, inputs: &[Tensor<f64>]) -> f64
@@ -123,6 +124,14 @@ where
     let through = h.backward();
     for (k, (g, &v)) in second.iter().zip(&vars).enumerate() {
         assert_relatively_close(&format!("{what}: second-order gradient of input {k}"), &g.value(), &through[v]);
+    }
+    drop(through);
+    // (d): one order up, with the same weights.
+    let h2 = second.iter().map(|&g| weighted_sum(g)).reduce(|a, b| a + b).expect("an op has inputs");
+    let third = tape.grad(h2, &vars);
+    let through = h2.backward();
+    for (k, (g, &v)) in third.iter().zip(&vars).enumerate() {
+        assert_relatively_close(&format!("{what}: third-order gradient of input {k}"), &g.value(), &through[v]);
     }
     let report = match gradgradcheck(f, inputs, &GradcheckOptions::default()) {
         Ok(report) => report,

@@ -167,16 +167,64 @@ fn bad_data_files_are_one_line_errors_naming_the_file() {
 }
 
 /// Loads the bundled digits, and trains with `args` from seed 0.
-fn run(args: &[&str]) -> (training::Split, tapegrad::nn::Mlp<f32>, Vec<training::EpochMetrics>) {
+fn run_trained(args: &[&str]) -> (training::Split, tapegrad::nn::Mlp<f32>, training::Trained) {
     let config = config(args);
     let data = training::load(&config.data).unwrap();
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let split = training::split_and_standardise(&data, &mut rng).unwrap();
+    let split = training::split_and_standardise(&data, config.val, &mut rng).unwrap();
     let mut model = training::build_model(&config, 64, 10, &mut rng);
     let mut seen = 0;
-    let history = training::train(&config, &mut model, &split, &mut rng, |_| seen += 1).unwrap();
-    assert_eq!(seen, config.epochs + 1, "on_epoch sees epoch 0 and every epoch");
-    (split, model, history)
+    let trained = training::train(&config, &mut model, &split, &mut rng, |_| seen += 1).unwrap();
+    assert_eq!(seen, trained.history.len(), "on_epoch sees epoch 0 and every epoch");
+    if config.patience.is_none() {
+        assert_eq!(seen, config.epochs + 1);
+    }
+    (split, model, trained)
+}
+
+fn run(args: &[&str]) -> (training::Split, tapegrad::nn::Mlp<f32>, Vec<training::EpochMetrics>) {
+    let (split, model, trained) = run_trained(args);
+    (split, model, trained.history)
+}
+
+#[test]
+fn validation_and_patience_stop_early_and_keep_the_best_epochs_weights() {
+    // Adam at a rate 10 times the default's overfits the 1298 training digits within a few
+    // epochs, so the validation loss turns up well before 40.
+    let args = ["--val", "0.15", "--patience", "2", "--epochs", "40", "--lr", "0.03", "--weight-decay", "0"];
+    let (split, model, trained) = run_trained(&args);
+    let val = split.val.as_ref().expect("--val holds out a validation part");
+    // 15% of the 1527 training digits, rounded as train_test_split does.
+    assert_eq!((split.train.len() + val.len(), split.test.len()), (1527, 270));
+    assert!((val.len() as f64 - 0.15 * 1527.0).abs() <= 1.0, "{}", val.len());
+    let history = &trained.history;
+    let best = trained.best_epoch.expect("early stopping names its best epoch");
+    let ran = history.len() - 1;
+    assert!(ran < 40, "patience 2 should stop the run before 40 epochs");
+    assert_eq!(ran, best + 2, "two epochs without improvement after the best, then stop");
+    let val_loss = |e: usize| history[e].val_loss.unwrap();
+    assert!((1..=ran).all(|e| val_loss(e) >= val_loss(best)), "epoch {best} has the lowest validation loss");
+    // The model as left is the best epoch's: its accuracies are those measured then.
+    let (_, test_accuracy) = tapegrad::nn::train::evaluate(&model, &split.test);
+    assert_eq!(test_accuracy, history[best].test_accuracy);
+    assert_eq!(trained.kept(), &history[best]);
+    assert!(test_accuracy >= 0.9, "{test_accuracy}");
+    assert!(
+        show::epoch_header(true).contains("val loss") && show::epoch_line(&history[1]).split_whitespace().count() == 7
+    );
+}
+
+#[test]
+fn patience_needs_a_validation_part_and_the_fraction_is_checked() {
+    assert!(rejection(&["--patience", "3"]).contains("--patience needs --val"));
+    for bad in ["0", "1", "-0.5", "nan"] {
+        let message = rejection(&["--val", bad]);
+        assert!(message.contains("'--val <FRACTION>'"), "{bad}: {message}");
+    }
+    assert!(rejection(&["--val", "0.1", "--patience", "0"]).contains("must be at least 1"));
+    let c = config(&["--val", "0.2", "--patience", "5"]);
+    assert_eq!((c.val, c.patience), (Some(0.2), Some(5)));
+    assert_eq!((config(&[]).val, config(&[]).patience), (None, None), "off by default");
 }
 
 #[test]

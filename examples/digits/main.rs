@@ -69,27 +69,36 @@ fn run(config: &Config) -> Result<(), String> {
     // One generator for the split, the initial weights and the batch order: a seed
     // reproduces the whole run.
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let split = training::split_and_standardise(&data, &mut rng)?;
+    let split = training::split_and_standardise(&data, config.val, &mut rng)?;
     // The bundled file by its place in the repository, rather than by an absolute path.
     let shown = config.data.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&config.data);
     say!("{}", show::header(config, &shown.display().to_string(), data.len(), &split));
 
     let mut model = training::build_model(config, data.num_features(), CLASSES, &mut rng);
     say!();
-    say!("{}", show::epoch_header());
-    let history = training::train(config, &mut model, &split, &mut rng, |m| say!("{}", show::epoch_line(m)))
+    say!("{}", show::epoch_header(split.val.is_some()));
+    let trained = training::train(config, &mut model, &split, &mut rng, |m| say!("{}", show::epoch_line(m)))
         .map_err(|e| e.to_string())?;
+    let history = &trained.history;
+    if let Some(best) = trained.best_epoch {
+        let ran = history.len() - 1;
+        say!();
+        say!(
+            "early stopping: the best validation loss was at epoch {best} of the {ran} run; the model keeps its weights"
+        );
+    }
 
     let predictions = model.predict(split.test.features());
     let confusion = confusion_matrix(&predictions, split.test.labels(), CLASSES);
     let correct: usize = (0..CLASSES).map(|c| confusion[c][c]).sum();
-    let last = history.last().expect("epoch 0 is always measured");
+    // With early stopping, the model has the best epoch's weights, not the last epoch's.
+    let last = trained.kept();
     say!();
     say!(
         "test accuracy: {:.4} ({correct} of {} test digits), after {:.2}s of training",
         last.test_accuracy,
         split.test.len(),
-        last.elapsed.as_secs_f64()
+        history.last().expect("epoch 0 is always measured").elapsed.as_secs_f64()
     );
     say!();
     say!("confusion matrix (a row per true label, a column per prediction):");
@@ -113,7 +122,7 @@ fn run(config: &Config) -> Result<(), String> {
             config,
             train_size: split.train.len(),
             test_size: split.test.len(),
-            history: &history,
+            history,
             confusion: &confusion,
             worst: &worst,
             test_pixels: split.test_pixels.features(),

@@ -66,6 +66,16 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = epochs)]
     pub epochs: Option<usize>,
 
+    /// Hold out this fraction of the training part (in (0, 1)) for validation, measured after
+    /// every epoch
+    #[arg(long, value_name = "FRACTION", value_parser = open_unit_interval, allow_negative_numbers = true)]
+    pub val: Option<f64>,
+
+    /// Stop once the validation loss has not improved for N epochs, and keep the best epoch's
+    /// weights (needs --val)
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub patience: Option<usize>,
+
     /// Seeds the train/test split, the initial weights and the batch order
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub seed: u64,
@@ -131,6 +141,10 @@ pub struct Config {
     pub weight_decay: f64,
     pub batch_size: usize,
     pub epochs: usize,
+    /// The fraction of the training part held out for validation.
+    pub val: Option<f64>,
+    /// Early stopping's patience, in epochs.
+    pub patience: Option<usize>,
     pub seed: u64,
     pub save: Option<PathBuf>,
     pub report: Option<PathBuf>,
@@ -158,6 +172,8 @@ impl Preset {
                 weight_decay: 0.3,
                 batch_size: 32,
                 epochs: 50,
+                val: None,
+                patience: None,
                 seed: 0,
                 save: None,
                 report: None,
@@ -180,6 +196,8 @@ impl Preset {
                 weight_decay: 0.0,
                 batch_size: 1,
                 epochs: 15,
+                val: None,
+                patience: None,
                 seed: 0,
                 save: None,
                 report: None,
@@ -217,6 +235,10 @@ impl Args {
                  (got {lr} x {weight_decay})"
             ));
         }
+        if self.patience.is_some() && self.val.is_none() {
+            // Stopping on the test set would make its accuracy an overestimate.
+            return Err("--patience needs --val: early stopping watches the validation loss, never the test set".into());
+        }
         Ok(Config {
             preset: self.preset,
             data: self.data.unwrap_or(base.data),
@@ -229,6 +251,8 @@ impl Args {
             weight_decay,
             batch_size: self.batch_size.unwrap_or(base.batch_size),
             epochs: self.epochs.unwrap_or(base.epochs),
+            val: self.val,
+            patience: self.patience,
             seed: self.seed,
             save: self.save,
             report: self.report,
@@ -332,6 +356,10 @@ fn unit_interval(s: &str) -> Result<f64, String> {
         }
         _ => Ok(x),
     })
+}
+
+fn open_unit_interval(s: &str) -> Result<f64, String> {
+    number(s).and_then(|x| if x > 0.0 && x < 1.0 { Ok(x) } else { Err(format!("must be in (0, 1), got {x}")) })
 }
 
 /// The presets' settings, side by side, for the end of `--help`.

@@ -41,25 +41,57 @@ pub fn header(config: &Config, data: &str, samples: usize, split: &Split) -> Str
     };
     [
         format!("digits: preset {}, seed {}", config.preset.name(), config.seed),
-        format!(
-            "data:   {data}: {samples} samples, {} for training and {} for testing",
-            split.train.len(),
-            split.test.len()
-        ),
+        match &split.val {
+            None => format!(
+                "data:   {data}: {samples} samples, {} for training and {} for testing",
+                split.train.len(),
+                split.test.len()
+            ),
+            Some(val) => format!(
+                "data:   {data}: {samples} samples, {} for training, {} for validation and {} for testing",
+                split.train.len(),
+                val.len(),
+                split.test.len()
+            ),
+        },
         "        pixels standardised with the training set's per-pixel mean and standard deviation".to_string(),
         format!("model:  {} MLP, {} hidden, {init} initial weights, zero biases", sizes.join("-"), config.activation),
-        format!("train:  {optimizer}; {batches}, {epochs}"),
+        match config.patience {
+            None => format!("train:  {optimizer}; {batches}, {epochs}"),
+            Some(p) => format!(
+                "train:  {optimizer}; {batches}, up to {epochs}, stopping after {p} without a better validation loss"
+            ),
+        },
     ]
     .join("\n")
 }
 
-/// The column titles above [`epoch_line`].
-pub fn epoch_header() -> String {
-    format!("{:>5}  {:>10}  {:>9}  {:>8}  {:>7}", "epoch", "train loss", "train acc", "test acc", "time")
+/// The column titles above [`epoch_line`], with the validation columns if `validation`.
+pub fn epoch_header(validation: bool) -> String {
+    if validation {
+        format!(
+            "{:>5}  {:>10}  {:>9}  {:>8}  {:>7}  {:>8}  {:>7}",
+            "epoch", "train loss", "train acc", "val loss", "val acc", "test acc", "time"
+        )
+    } else {
+        format!("{:>5}  {:>10}  {:>9}  {:>8}  {:>7}", "epoch", "train loss", "train acc", "test acc", "time")
+    }
 }
 
 /// One epoch's numbers under [`epoch_header`].
 pub fn epoch_line(m: &EpochMetrics) -> String {
+    if let (Some(val_loss), Some(val_accuracy)) = (m.val_loss, m.val_accuracy) {
+        return format!(
+            "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>8.4}  {:>6.2}s",
+            m.epoch,
+            m.train_loss,
+            m.train_accuracy,
+            val_loss,
+            val_accuracy,
+            m.test_accuracy,
+            m.elapsed.as_secs_f64()
+        );
+    }
     format!(
         "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>6.2}s",
         m.epoch,

@@ -5,7 +5,7 @@ use rand::Rng;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tapegrad::nn::data::{Dataset, StandardScaler, load_csv};
-use tapegrad::nn::train::{TrainError, Trainer, evaluate};
+use tapegrad::nn::train::{EarlyStopping, TrainError, Trainer, evaluate};
 use tapegrad::nn::{Adam, Mlp, Optimizer, Sgd};
 
 /// Ten digits, 0 to 9.
@@ -17,6 +17,8 @@ pub const TEST_FRACTION: f64 = 0.15;
 /// The data, split and standardised.
 pub struct Split {
     pub train: Dataset<f32>,
+    /// Held out of the training part with `--val`.
+    pub val: Option<Dataset<f32>>,
     pub test: Dataset<f32>,
     /// The test pixels as loaded, for drawing.
     pub test_pixels: Dataset<f32>,
@@ -46,23 +48,46 @@ pub fn load(path: &Path) -> Result<Dataset<f32>, String> {
     Ok(data)
 }
 
-/// Holds out [`TEST_FRACTION`] of `data` at random, then standardises both parts with the
-/// training part's per-pixel mean and standard deviation.
+/// Holds out [`TEST_FRACTION`] of `data` at random, then `validation` of the rest if given,
+/// and standardises every part with the training part's per-pixel mean and standard deviation.
 ///
-/// Only the training part's statistics are used, so nothing about the test images leaks into
-/// training. Pixels that never change in the training images (some border pixels are always
-/// 0) are only shifted, not divided by their zero deviation (see [`StandardScaler::fit`]).
+/// Only the training part's statistics are used, so nothing about the validation or test
+/// images leaks into training. Pixels that never change in the training images (some border
+/// pixels are always 0) are only shifted, not divided by their zero deviation (see
+/// [`StandardScaler::fit`]).
 ///
 /// # Errors
-/// If a training feature is NaN or infinite (never for data from [`load`], which rejects them).
+/// If a training feature is NaN or infinite (never for data from [`load`], which rejects them),
+/// or the validation fraction leaves the training or the validation part empty.
 ///
 /// # Panics
 /// If the training part would be empty.
-pub fn split_and_standardise<R: Rng + ?Sized>(data: &Dataset<f32>, rng: &mut R) -> Result<Split, String> {
-    let (train, test_pixels) = data.train_test_split(TEST_FRACTION, rng);
+pub fn split_and_standardise<R: Rng + ?Sized>(
+    data: &Dataset<f32>,
+    validation: Option<f64>,
+    rng: &mut R,
+) -> Result<Split, String> {
+    let (mut train, test_pixels) = data.train_test_split(TEST_FRACTION, rng);
+    let val = match validation {
+        Some(fraction) => {
+            let (rest, val) = train.train_test_split(fraction, rng);
+            if rest.is_empty() || val.is_empty() {
+                return Err(format!(
+                    "--val {fraction} leaves {} of the {} training samples for validation; \
+                     each part needs at least one",
+                    val.len(),
+                    train.len()
+                ));
+            }
+            train = rest;
+            Some(val)
+        }
+        None => None,
+    };
     let scaler = StandardScaler::fit(train.features()).map_err(|e| e.to_string())?;
     Ok(Split {
         train: train.map_features(|x| scaler.transform(x)),
+        val: val.map(|v| v.map_features(|x| scaler.transform(x))),
         test: test_pixels.map_features(|x| scaler.transform(x)),
         test_pixels,
     })
@@ -93,15 +118,38 @@ pub struct EpochMetrics {
     /// Mean cross-entropy on the whole training set, measured after the epoch.
     pub train_loss: f64,
     pub train_accuracy: f64,
+    /// On the validation part, with `--val`.
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
     pub test_loss: f64,
     pub test_accuracy: f64,
     /// Since training started.
     pub elapsed: Duration,
 }
 
-/// Trains `model` for `config.epochs` epochs of shuffled mini-batches, measuring it on both
-/// parts before training (epoch 0: chance level) and after each epoch, and handing the numbers
-/// to `on_epoch` as they come.
+/// A finished training run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trained {
+    /// Epoch 0 (untrained) and every epoch run.
+    pub history: Vec<EpochMetrics>,
+    /// With `--patience`: the epoch with the lowest validation loss, whose weights the model
+    /// now has.
+    pub best_epoch: Option<usize>,
+}
+
+impl Trained {
+    /// The measurements of the weights the model ended with: the best epoch's with early
+    /// stopping, else the last.
+    pub fn kept(&self) -> &EpochMetrics {
+        let last = self.history.last().expect("epoch 0 is always measured");
+        self.best_epoch.and_then(|b| self.history.iter().find(|m| m.epoch == b)).unwrap_or(last)
+    }
+}
+
+/// Trains `model` for `config.epochs` epochs of shuffled mini-batches, measuring it on every
+/// part before training (epoch 0: chance level) and after each epoch, and handing the numbers
+/// to `on_epoch` as they come. With `--patience`, stops once the validation loss has not
+/// improved for that many epochs and puts back the best epoch's weights.
 ///
 /// # Errors
 /// If the loss or a gradient stops being finite (a learning rate far too large).
@@ -111,26 +159,41 @@ pub fn train<R: Rng + ?Sized>(
     split: &Split,
     rng: &mut R,
     mut on_epoch: impl FnMut(&EpochMetrics),
-) -> Result<Vec<EpochMetrics>, TrainError> {
+) -> Result<Trained, TrainError> {
     let mut optimizer = build_optimizer(config);
     let mut trainer = Trainer::new(split.train.len(), config.batch_size);
+    if let Some(patience) = config.patience {
+        trainer = trainer.early_stopping(EarlyStopping::new(patience));
+    }
     let start = Instant::now();
     // Grown as epochs finish rather than reserved up front: a long run costs memory as it goes.
     let mut history = Vec::new();
-    for epoch in 0..=config.epochs {
-        if epoch > 0 {
-            trainer.epoch(model, optimizer.as_mut(), &split.train, rng)?;
-        }
+    let mut measure = |epoch: usize, model: &Mlp<f32>| {
         // The trainer's own loss is averaged over an epoch in which the model kept changing;
-        // measuring after the epoch puts train and test on the same footing.
+        // measuring after the epoch puts every part on the same footing.
         let (train_loss, train_accuracy) = evaluate(model, &split.train);
+        let (val_loss, val_accuracy) = split.val.as_ref().map(|v| evaluate(model, v)).unzip();
         let (test_loss, test_accuracy) = evaluate(model, &split.test);
-        let metrics =
-            EpochMetrics { epoch, train_loss, train_accuracy, test_loss, test_accuracy, elapsed: start.elapsed() };
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss,
+            train_accuracy,
+            val_loss,
+            val_accuracy,
+            test_loss,
+            test_accuracy,
+            elapsed: start.elapsed(),
+        };
         on_epoch(&metrics);
         history.push(metrics);
+    };
+    measure(0, model);
+    let mut fit = trainer.fit(model, optimizer.as_mut(), &split.train, split.val.as_ref(), config.epochs, rng);
+    while let Some(report) = fit.next() {
+        measure(report?.epoch, fit.model());
     }
-    Ok(history)
+    let best_epoch = fit.summary().best_epoch;
+    Ok(Trained { history, best_epoch })
 }
 
 /// What the model says about one test sample.

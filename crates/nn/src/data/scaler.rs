@@ -107,6 +107,38 @@ impl<T: Float> StandardScaler<T> {
         out
     }
 
+    /// A scaler from its parts, as [`mean`](Self::mean) and [`scale`](Self::scale) return them
+    /// (what [`io::load_scaler`](crate::io) reads back from a saved model, for instance).
+    ///
+    /// ```
+    /// use tapegrad_autograd::Tensor;
+    /// use tapegrad_nn::data::StandardScaler;
+    /// let fitted = StandardScaler::fit(&Tensor::from_rows(&[[1.0f32, 5.0], [5.0, 5.0]]))?;
+    /// let rebuilt = StandardScaler::from_parts(fitted.mean().to_vec(), fitted.scale().to_vec());
+    /// assert_eq!(rebuilt, fitted);
+    /// # Ok::<(), tapegrad_nn::data::DataError>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `mean` and `scale` differ in length, or a mean is not finite, or a scale is not finite
+    /// and positive.
+    pub fn from_parts(mean: Vec<T>, scale: Vec<T>) -> Self {
+        assert_eq!(
+            mean.len(),
+            scale.len(),
+            "StandardScaler::from_parts: {} means but {} scales",
+            mean.len(),
+            scale.len()
+        );
+        if let Some(j) = mean.iter().position(|m| !m.is_finite()) {
+            panic!("StandardScaler::from_parts: mean {j} is {}, not finite", mean[j].to_f64());
+        }
+        if let Some(j) = scale.iter().position(|s| !(s.is_finite() && *s > T::ZERO)) {
+            panic!("StandardScaler::from_parts: scale {j} is {}, not finite and positive", scale[j].to_f64());
+        }
+        StandardScaler { mean, scale }
+    }
+
     /// The fitted mean of each column.
     pub fn mean(&self) -> &[T] {
         &self.mean

@@ -51,6 +51,26 @@
 //! model.eval()
 //! ```
 //!
+//! # The input scaler
+//!
+//! [`save_with_scaler`] also stores the [`StandardScaler`](crate::data::StandardScaler) the
+//! model's inputs go through, so that [`load_with_scaler`] (or [`load_scaler`]) alone turns raw
+//! features into the same predictions in another process. It is `__metadata__["scaler"]`, a
+//! JSON object `{"mean":[...],"scale":[...]}` with one number per input column (each the
+//! shortest decimal that reads back as the same `f64`, so both precisions round-trip bit for
+//! bit); the model sees `(x - mean) / scale`. The tensors are the model's alone, so PyTorch's
+//! `load_state_dict` is unchanged; in Python the scaler is two more lines after the snippet
+//! above:
+//!
+//! ```python
+//! with safe_open("model.safetensors", "pt") as f:  # saved with save_with_scaler
+//!     s = json.loads(f.metadata()["scaler"]); mean, scale = torch.tensor(s["mean"]), torch.tensor(s["scale"])
+//! prediction = model((x - mean) / scale)  # x: raw features, [n, inputs]
+//! ```
+//!
+//! A file without the key (saved by [`save`], by earlier versions or by PyTorch) loads as
+//! before, its scaler `None`; [`load`] and [`load_sequential`] ignore the key.
+//!
 //! `crates/nn/tests/fixtures/make_sequential_fixture.py`, which writes the Sequential fixture
 //! of the tests (with numpy and safetensors), runs that snippet on it when torch is installed
 //! and compares torch's logits with numpy's. A file saved from such a PyTorch model has no layer list; an MLP loads from it
@@ -101,6 +121,7 @@ mod layers;
 mod names;
 mod safetensors;
 
+use crate::data::StandardScaler;
 use crate::{Activation, Layer, Mlp, Module, Sequential};
 use std::borrow::Cow;
 use std::fmt;
@@ -117,6 +138,10 @@ pub const ACTIVATION_KEY: &str = "activation";
 
 /// The `__metadata__` key holding the layer list (see the [module docs](self#the-layer-list)).
 pub const LAYERS_KEY: &str = "layers";
+
+/// The `__metadata__` key holding the input scaler, when the model was saved with one (see the
+/// [module docs](self#the-input-scaler)).
+pub const SCALER_KEY: &str = "scaler";
 
 /// What went wrong saving or loading a model, and in which file: [`path`](IoError::path) and
 /// [`kind`](IoError::kind).
@@ -254,6 +279,12 @@ pub enum IoErrorKind {
         /// The name in the file.
         name: String,
     },
+    /// The input scaler in the metadata is malformed, or its column count is not the model's
+    /// input count ([`save_with_scaler`], [`load_with_scaler`]).
+    BadScaler {
+        /// What is wrong.
+        reason: String,
+    },
     /// [`load_into`]: the file's activation differs from the model's.
     ActivationMismatch {
         /// The model's activation.
@@ -340,6 +371,7 @@ impl fmt::Display for IoError {
                  the file could not record it, so the model is not saved"
             ),
             IoErrorKind::BadLayers { reason } => write!(f, "bad layer list in the metadata: {reason}"),
+            IoErrorKind::BadScaler { reason } => write!(f, "bad input scaler in the metadata: {reason}"),
             IoErrorKind::MissingLayers => write!(
                 f,
                 "no '{LAYERS_KEY}' in the metadata (a file not written by tapegrad?): a Sequential cannot be rebuilt without it"
@@ -390,7 +422,36 @@ pub fn save<T: Float>(model: &impl SaveModel<T>, path: impl AsRef<Path>) -> Resu
     let path = path.as_ref();
     let permissions = atomic::check_target(path)?;
     check_finite(model, path)?;
-    save_with(model, path, permissions, |file, bytes| file.write_all(bytes))
+    save_with(model, None, path, permissions, |file, bytes| file.write_all(bytes))
+}
+
+/// [`save`], with the [`StandardScaler`] the model's inputs go through stored beside it (see
+/// [the input scaler](self#the-input-scaler)), so that [`load_with_scaler`] gives back
+/// everything needed to predict from raw features.
+///
+/// # Errors
+/// As [`save`], and [`IoErrorKind::BadScaler`] if the scaler's column count is not the model's
+/// input count.
+pub fn save_with_scaler<T: Float>(
+    model: &impl SaveModel<T>,
+    scaler: &StandardScaler<T>,
+    path: impl AsRef<Path>,
+) -> Result<(), IoError> {
+    let path = path.as_ref();
+    let inputs = model.sequential_layers().iter().find_map(|layer| match layer {
+        Layer::Linear(l) => Some(l.inputs()),
+        Layer::LayerNorm(n) => Some(n.features()),
+        _ => None,
+    });
+    if let Some(inputs) = inputs
+        && inputs != scaler.mean().len()
+    {
+        let reason = format!("the scaler has {} columns but the model takes {inputs} inputs", scaler.mean().len());
+        return Err(IoError::new(path, IoErrorKind::BadScaler { reason }));
+    }
+    let permissions = atomic::check_target(path)?;
+    check_finite(model, path)?;
+    save_with(model, Some(scaler), path, permissions, |file, bytes| file.write_all(bytes))
 }
 
 /// A model [`save`] writes: an [`Mlp`] or a [`Sequential`]. Sealed: the file format is this
@@ -426,7 +487,7 @@ impl<T: Float> SaveModel<T> for Sequential<T> {
 pub fn save_allowing_non_finite<T: Float>(model: &impl SaveModel<T>, path: impl AsRef<Path>) -> Result<(), IoError> {
     let path = path.as_ref();
     let permissions = atomic::check_target(path)?;
-    save_with(model, path, permissions, |file, bytes| file.write_all(bytes))
+    save_with(model, None, path, permissions, |file, bytes| file.write_all(bytes))
 }
 
 /// Runs the checks [`save`] makes of `path` before it writes anything, and writes nothing: that
@@ -464,11 +525,12 @@ fn check_finite<T: Float>(model: &impl Module<T>, path: &Path) -> Result<(), IoE
 /// `write`, so that tests can make it fail half way.
 fn save_with<T: Float>(
     model: &impl SaveModel<T>,
+    scaler: Option<&StandardScaler<T>>,
     path: &Path,
     permissions: Option<fs::Permissions>,
     write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
 ) -> Result<(), IoError> {
-    let bytes = safetensors::to_bytes(&model.sequential_layers())
+    let bytes = safetensors::to_bytes(&model.sequential_layers(), scaler)
         .map_err(|(layer, activation)| IoError::new(path, IoErrorKind::UnnamedActivation { layer, activation }))?;
     atomic::write_atomically(path, permissions, |file| write(file, &bytes))
 }
@@ -487,6 +549,63 @@ pub fn load<T: Float>(path: impl AsRef<Path>) -> Result<Mlp<T>, IoError> {
     let file = read_model_file::<T>(path)?;
     let activations = file.activations()?.ok_or_else(|| IoError::new(path, IoErrorKind::MissingActivation))?;
     file.into_mlp(activations)
+}
+
+/// Loads an MLP as [`load`] does, and the input scaler saved with it by [`save_with_scaler`]
+/// (`None` for a file saved without one, by [`save`], an earlier version or PyTorch).
+///
+/// ```
+/// use tapegrad_autograd::Tensor;
+/// use tapegrad_nn::data::StandardScaler;
+/// use tapegrad_nn::{Activation, Init, Mlp, io};
+/// use rand::{SeedableRng, rngs::StdRng};
+///
+/// let dir = std::env::temp_dir().join(format!("tapegrad-io-scaler-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("model.safetensors");
+/// let raw = Tensor::from_rows(&[[150.0f32, 0.2], [170.0, 0.4], [190.0, 0.9]]);
+/// let scaler = StandardScaler::fit(&raw)?;
+/// let mlp = Mlp::<f32>::new(&[2, 4, 1], Activation::Tanh, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
+/// io::save_with_scaler(&mlp, &scaler, &path)?;
+///
+/// // Elsewhere, from the file alone: raw features in, the same predictions out.
+/// let (model, saved) = io::load_with_scaler::<f32>(&path)?;
+/// let saved = saved.expect("saved with a scaler");
+/// assert_eq!(model.logits(&saved.transform(&raw)), mlp.logits(&scaler.transform(&raw)));
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Any error of [`load`]; [`IoErrorKind::BadScaler`] if the scaler is malformed (see
+/// [the input scaler](self#the-input-scaler)) or its column count is not the model's input count.
+pub fn load_with_scaler<T: Float>(path: impl AsRef<Path>) -> Result<(Mlp<T>, Option<StandardScaler<T>>), IoError> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let file = safetensors::parse::<T>(&bytes, path)?;
+    let activations = file.activations()?.ok_or_else(|| IoError::new(path, IoErrorKind::MissingActivation))?;
+    let mlp = file.into_mlp(activations)?;
+    let scaler = safetensors::read_scaler::<T>(&bytes, path)?;
+    if let Some(scaler) = &scaler
+        && scaler.mean().len() != mlp.sizes()[0]
+    {
+        let reason =
+            format!("the scaler has {} columns but the model takes {} inputs", scaler.mean().len(), mlp.sizes()[0]);
+        return Err(IoError::new(path, IoErrorKind::BadScaler { reason }));
+    }
+    Ok((mlp, scaler))
+}
+
+/// The input scaler saved in a model file by [`save_with_scaler`], if any, for a model of
+/// either kind (load the model itself with [`load`] or [`load_sequential`]). The column count
+/// is not checked against the model's inputs.
+///
+/// # Errors
+/// [`IoErrorKind::BadScaler`] if the scaler is malformed; an [`IoError`] if the file is not a
+/// readable safetensors file.
+pub fn load_scaler<T: Float>(path: impl AsRef<Path>) -> Result<Option<StandardScaler<T>>, IoError> {
+    let path = path.as_ref();
+    safetensors::read_scaler(&read_file(path)?, path)
 }
 
 /// Loads a [`Sequential`] saved by [`save`] (or an [`Mlp`] saved by it, as the `Sequential` of
@@ -642,7 +761,7 @@ mod tests {
         save(&old, &path).unwrap();
         let old_bytes = fs::read(&path).unwrap();
 
-        let err = save_with(&model(2), &path, None, |file, bytes| {
+        let err = save_with(&model(2), None, &path, None, |file, bytes| {
             file.write_all(&bytes[..bytes.len() / 2])?;
             Err(io::Error::other("disk full (injected)"))
         })
@@ -663,11 +782,11 @@ mod tests {
         save(&old, &path).unwrap();
         let old_bytes = fs::read(&path).unwrap();
         let new = model(9);
-        let len = safetensors::to_bytes(&new.sequential_layers()).unwrap().len();
+        let len = safetensors::to_bytes(&new.sequential_layers(), None).unwrap().len();
         // Nothing written, part of the length prefix, part of the header, all but one byte, and
         // every byte written before the error.
         for cut in [0, 1, 8, len / 2, len - 1, len] {
-            let err = save_with(&new, &path, None, |file, bytes| {
+            let err = save_with(&new, None, &path, None, |file, bytes| {
                 file.write_all(&bytes[..cut])?;
                 Err(io::Error::other("interrupted (injected)"))
             })
@@ -679,7 +798,7 @@ mod tests {
         }
         // With nothing there before, a failed save leaves nothing.
         let fresh = dir.file("fresh.safetensors");
-        save_with(&new, &fresh, None, |_, _| Err(io::Error::other("interrupted (injected)"))).unwrap_err();
+        save_with(&new, None, &fresh, None, |_, _| Err(io::Error::other("interrupted (injected)"))).unwrap_err();
         assert_eq!(dir.entries(), ["m.safetensors"]);
     }
 
@@ -690,7 +809,7 @@ mod tests {
         let old = model(4);
         save(&old, &path).unwrap();
         let panicked = std::panic::catch_unwind(|| {
-            let _ = save_with(&model(5), &path, None, |file, bytes| {
+            let _ = save_with(&model(5), None, &path, None, |file, bytes| {
                 file.write_all(&bytes[..bytes.len() / 2])?;
                 panic!("a bug in the middle of a save (injected)");
             });

@@ -7,7 +7,8 @@
 
 use super::layers::{self, Spec};
 use super::names::{self, MAX_TENSORS};
-use super::{ACTIVATION_KEY, IoError, IoErrorKind, LAYERS_KEY};
+use super::{ACTIVATION_KEY, IoError, IoErrorKind, LAYERS_KEY, SCALER_KEY};
+use crate::data::StandardScaler;
 use crate::{Activation, Dropout, Layer, LayerNorm, Linear, Mlp, Sequential};
 use ::safetensors::Dtype;
 use ::safetensors::tensor::TensorView;
@@ -44,9 +45,12 @@ fn encode<T: Float>(values: impl Iterator<Item = T>, dtype: Dtype) -> Vec<u8> {
     out
 }
 
-/// The whole safetensors file for the model of `layers`, or the index and name of the first
-/// activation PyTorch has no name for.
-pub(super) fn to_bytes<T: Float>(model: &[Layer<T>]) -> Result<Vec<u8>, (usize, String)> {
+/// The whole safetensors file for the model of `layers` (with the input scaler in the metadata,
+/// if given), or the index and name of the first activation PyTorch has no name for.
+pub(super) fn to_bytes<T: Float>(
+    model: &[Layer<T>],
+    scaler: Option<&StandardScaler<T>>,
+) -> Result<Vec<u8>, (usize, String)> {
     let dtype = dtype_of::<T>();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, layer) in model.iter().enumerate() {
@@ -76,11 +80,49 @@ pub(super) fn to_bytes<T: Float>(model: &[Layer<T>]) -> Result<Vec<u8>, (usize, 
     if let Some(act) = shared_mlp_activation(model) {
         metadata.insert(ACTIVATION_KEY.to_string(), act.name());
     }
+    if let Some(scaler) = scaler {
+        metadata.insert(SCALER_KEY.to_string(), scaler_json(scaler));
+    }
     let views = tensors.iter().map(|(name, shape, data)| {
         let view = TensorView::new(dtype, shape.clone(), data).expect("bytes match shape and dtype by construction");
         (name.as_str(), view)
     });
     Ok(::safetensors::serialize(views, Some(metadata)).expect("a few small tensors always serialize"))
+}
+
+/// `{"mean":[...],"scale":[...]}`: each value as the shortest decimal that reads back as the
+/// same `f64`, so an `f32` or `f64` scaler round-trips bit for bit.
+fn scaler_json<T: Float>(scaler: &StandardScaler<T>) -> String {
+    let list = |xs: &[T]| xs.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
+    serde_json::json!({ "mean": list(scaler.mean()), "scale": list(scaler.scale()) }).to_string()
+}
+
+/// The scaler in the metadata of `bytes`, if there is one, checked: as many means as scales,
+/// the means finite, the scales finite and positive (in `T`).
+pub(super) fn read_scaler<T: Float>(bytes: &[u8], path: &Path) -> Result<Option<StandardScaler<T>>, IoError> {
+    let (header, _) = header_and_data(bytes, path)?;
+    let Some(json) = header.scaler else { return Ok(None) };
+    let bad = |reason: String| IoError::new(path, IoErrorKind::BadScaler { reason });
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Parts {
+        mean: Vec<f64>,
+        scale: Vec<f64>,
+    }
+    let parts: Parts = serde_json::from_str(&json)
+        .map_err(|e| bad(format!("not an object {{\"mean\": [...], \"scale\": [...]}} of numbers: {e}")))?;
+    if parts.mean.len() != parts.scale.len() {
+        return Err(bad(format!("{} means but {} scales", parts.mean.len(), parts.scale.len())));
+    }
+    let mean: Vec<T> = parts.mean.iter().map(|&m| T::from_f64(m)).collect();
+    let scale: Vec<T> = parts.scale.iter().map(|&s| T::from_f64(s)).collect();
+    if let Some(j) = mean.iter().position(|m| !m.is_finite()) {
+        return Err(bad(format!("mean {j} is {}, not finite in {}", parts.mean[j], T::NAME)));
+    }
+    if let Some(j) = scale.iter().position(|s| !(s.is_finite() && *s > T::ZERO)) {
+        return Err(bad(format!("scale {j} is {}, not finite and positive in {}", parts.scale[j], T::NAME)));
+    }
+    Ok(Some(StandardScaler::from_parts(mean, scale)))
 }
 
 /// The activation every hidden layer shares, when `model` is `Linear, act, ..., Linear` with at
@@ -227,6 +269,8 @@ struct Header {
     entries: Vec<Entry>,
     activation: Option<String>,
     layers: Option<String>,
+    /// The input scaler's JSON, unparsed.
+    scaler: Option<String>,
     /// `layers`, parsed.
     specs: Option<Vec<Spec>>,
 }
@@ -466,7 +510,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
-        let mut header = Header { entries: Vec::new(), activation: None, layers: None, specs: None };
+        let mut header = Header { entries: Vec::new(), activation: None, layers: None, scaler: None, specs: None };
         let mut seen_metadata = false;
         while let Some(name) = map.next_key::<String>()? {
             if name == "__metadata__" {
@@ -475,7 +519,8 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 }
                 seen_metadata = true;
                 let metadata = map.next_value::<MetadataSeed>()?;
-                (header.activation, header.layers) = (metadata.activation, metadata.layers);
+                (header.activation, header.layers, header.scaler) =
+                    (metadata.activation, metadata.layers, metadata.scaler);
                 continue;
             }
             if header.entries.len() == MAX_TENSORS {
@@ -495,11 +540,12 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
-/// `__metadata__`: a map from strings to strings, of which only the activation and the layer
-/// list are kept.
+/// `__metadata__`: a map from strings to strings, of which only the activation, the layer
+/// list and the scaler are kept.
 struct MetadataSeed {
     activation: Option<String>,
     layers: Option<String>,
+    scaler: Option<String>,
 }
 
 impl<'de> de::Deserialize<'de> for MetadataSeed {
@@ -511,10 +557,10 @@ impl<'de> de::Deserialize<'de> for MetadataSeed {
                 f.write_str("a map of strings to strings, or null")
             }
             fn visit_unit<E: de::Error>(self) -> Result<MetadataSeed, E> {
-                Ok(MetadataSeed { activation: None, layers: None })
+                Ok(MetadataSeed { activation: None, layers: None, scaler: None })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetadataSeed, A::Error> {
-                let (mut activation, mut layers) = (None, None);
+                let (mut activation, mut layers, mut scaler) = (None, None, None);
                 // Borrowed where the JSON has no escapes; either way one value at a time.
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let value = map.next_value::<String>()?;
@@ -522,9 +568,11 @@ impl<'de> de::Deserialize<'de> for MetadataSeed {
                         activation = Some(value);
                     } else if key == LAYERS_KEY {
                         layers = Some(value);
+                    } else if key == SCALER_KEY {
+                        scaler = Some(value);
                     }
                 }
-                Ok(MetadataSeed { activation, layers })
+                Ok(MetadataSeed { activation, layers, scaler })
             }
         }
         d.deserialize_option(OptionOf(V))

@@ -4,7 +4,7 @@
 //!
 //! Also [`SumTo`], which a broadcast operand's recorded gradient goes through (summing back to
 //! the operand's shape); its own gradient repeats along the same axes, a
-//! [`BroadcastTo`](super::shape::BroadcastTo).
+//! [`BroadcastTo`].
 
 use super::elementwise::BinaryRule;
 use super::reduce::SumAxis;

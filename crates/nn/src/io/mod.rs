@@ -53,7 +53,7 @@
 //!
 //! # The input scaler
 //!
-//! [`save_with_scaler`] also stores the [`StandardScaler`](crate::data::StandardScaler) the
+//! [`save_with_scaler`] also stores the [`StandardScaler`] the
 //! model's inputs go through, so that [`load_with_scaler`] (or [`load_scaler`]) alone turns raw
 //! features into the same predictions in another process. It is `__metadata__["scaler"]`, a
 //! JSON object `{"mean":[...],"scale":[...]}` with one number per input column (each the

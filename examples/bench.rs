@@ -517,11 +517,12 @@ fn main() {
     }
 
     gemm_table(rounds, threads, &mut rng, &mut sink);
-    tapegrad::autograd::set_num_threads(1);
 
-    // Memory over a long run: the tape lives for one step and keeps its buffers, so resident
-    // memory after 100k steps should equal that after 1k.
-    let c = &CONFIGS[1];
+    // Memory over a long run, at `threads` threads on a config whose products and elementwise
+    // kernels are split: the tape lives for one step and keeps its buffers, and the pool's
+    // jobs live on the stack, so resident memory after 100k steps should equal that after 1k.
+    tapegrad::autograd::set_num_threads(threads);
+    let c = &CONFIGS[2];
     let (mut run, mut tape) = (Run::new(c, &digits), Tape::new());
     let epochs_for = |steps: usize| steps.div_ceil(1527usize.div_ceil(c.batch));
     for _ in 0..epochs_for(1_000) {
@@ -534,9 +535,10 @@ fn main() {
     let rss_100k = proc_status_kb("VmRSS");
     println!();
     println!(
-        "memory ({} tape training, one tape reused): RSS after 1k steps {rss_1k} kB, after 100k steps {rss_100k} kB",
+        "memory ({} tape training at {threads} threads, one tape reused): RSS after 1k steps {rss_1k} kB, after 100k steps {rss_100k} kB",
         c.name
     );
+    tapegrad::autograd::set_num_threads(1);
     println!("peak RSS of the whole benchmark: {} kB", proc_status_kb("VmHWM"));
     let _ = rng.random::<u8>();
     std::hint::black_box(sink);

@@ -74,32 +74,27 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mu
     if m.saturating_mul(k).saturating_mul(n) <= DIRECT_LIMIT || m == 1 {
         direct(a, b, beta, c);
     } else {
-        #[cfg(feature = "threads")]
-        {
-            let threads = crate::threads::num_threads();
-            // Saturating, as above; at one thread this is the whole cost of threading.
-            if threads > 1 && m >= 2 * ROW_ALIGN && m.saturating_mul(k).saturating_mul(n) >= PARALLEL_LIMIT {
-                let parts = threads.min(m / ROW_ALIGN);
-                crate::threads::for_row_blocks(c, n, parts, ROW_ALIGN, &|i0, c_rows: &mut [T]| {
-                    let rows = c_rows.len() / n;
-                    let a_rows = MatRef { data: &a.data[i0 * a.rs..], rows, ..a };
-                    packed(a_rows, b, beta, c_rows);
-                });
-                return;
-            }
+        let threads = crate::threads::num_threads();
+        // Saturating, as above; at one thread this is the whole cost of threading.
+        if threads > 1 && m >= 2 * ROW_ALIGN && m.saturating_mul(k).saturating_mul(n) >= PARALLEL_LIMIT {
+            let parts = threads.min(m / ROW_ALIGN);
+            crate::threads::run_parts(c, parts, ROW_ALIGN * n, &|offset, c_rows: &mut [T]| {
+                let (i0, rows) = (offset / n, c_rows.len() / n);
+                let a_rows = MatRef { data: &a.data[i0 * a.rs..], rows, ..a };
+                packed(a_rows, b, beta, c_rows);
+            });
+            return;
         }
         packed(a, b, beta, c);
     }
 }
 
 /// Above this many multiply-adds a product is split over threads by blocks of output rows:
-/// about 25 us of work on one core, many times the cost of waking a pooled thread.
-#[cfg(feature = "threads")]
+/// about 25 us of work on one core, many times the cost of handing a part to a worker.
 const PARALLEL_LIMIT: usize = 1 << 20;
 
 /// Row blocks of a split product are multiples of this many rows (the packed kernel's tiles
 /// are 8 or 16 rows high, so whole tiles stay whole).
-#[cfg(feature = "threads")]
 const ROW_ALIGN: usize = 16;
 
 /// The packed kernel on views that `gemm` has checked, or sub-views of them (a block of rows

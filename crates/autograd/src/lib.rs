@@ -62,5 +62,5 @@ pub use param::{Param, ParamId};
 pub use shape::Shape;
 pub use tape::{Tape, ValueSource};
 pub use tensor::Tensor;
-pub use threads::{NUM_THREADS_ENV, num_threads, set_num_threads};
+pub use threads::{MIN_PART, NUM_THREADS_ENV, Split, for_each_part, num_threads, set_num_threads};
 pub use var::Var;

@@ -179,9 +179,13 @@ impl<T: Float> Tape<T> {
             let shape = Shape::from([rows.len(), cols]);
             let mut buffer = std::mem::take(slot).into_vec();
             buffer.resize(shape.numel(), T::ZERO);
-            for (dst, &i) in buffer.chunks_exact_mut(cols.max(1)).zip(rows) {
-                copy_slice(dst, source.row(i));
-            }
+            // A large batch in parts of whole rows, one per thread.
+            let (cols, parts) = (cols.max(1), crate::threads::parts_for(shape.numel()));
+            crate::threads::run_parts(&mut buffer[..], parts, cols, &|offset, part: &mut [T]| {
+                for (dst, &i) in part.chunks_exact_mut(cols).zip(&rows[offset / cols..]) {
+                    copy_slice(dst, source.row(i));
+                }
+            });
             *slot = Tensor::from_vec(shape, buffer);
             Recorded::given(false)
         })

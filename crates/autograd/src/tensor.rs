@@ -261,7 +261,10 @@ impl<T: Float> Tensor<T> {
     pub(crate) fn copy_from(&mut self, other: &Tensor<T>) {
         self.shape.clone_from(&other.shape);
         self.data.resize(other.data.len(), T::ZERO);
-        copy_slice(&mut self.data, &other.data);
+        let parts = crate::threads::parts_for(other.data.len());
+        crate::threads::run_parts((&mut self.data[..], &other.data[..]), parts, crate::threads::ALIGN, &|_, (d, s)| {
+            copy_slice(d, s);
+        });
     }
 
     /// Makes this tensor `shape`-shaped with elements taken from `values`.

@@ -12,7 +12,7 @@
 
 use crate::{Module, ParameterMut};
 use smallvec::SmallVec;
-use tapegrad_autograd::{Float, Gradients, Shape, Tensor};
+use tapegrad_autograd::{Float, Gradients, MIN_PART, Shape, Tensor, for_each_part};
 
 /// Updates a model's parameters from their gradients.
 ///
@@ -194,21 +194,27 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             // Zeros, so that the first step's `momentum * 0 + g` is PyTorch's `buf = g` exactly.
             self.buffers = params.iter().map(|p| Tensor::zeros(p.param.shape())).collect();
         }
+        // Each element is updated alone, so large parameters go in parts, one per thread, with
+        // the same result.
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let decay = p.is_weight && weight_decay != T::ZERO;
             let w = p.param.value_mut().data_mut();
             if momentum == T::ZERO {
-                for (w, &g) in w.iter_mut().zip(g.data()) {
-                    let g = if decay { g + weight_decay * *w } else { g };
-                    *w -= lr * g;
-                }
+                for_each_part((w, g.data()), MIN_PART, |_, (w, g)| {
+                    for (w, &g) in w.iter_mut().zip(g) {
+                        let g = if decay { g + weight_decay * *w } else { g };
+                        *w -= lr * g;
+                    }
+                });
             } else {
-                for ((w, b), &g) in w.iter_mut().zip(self.buffers[i].data_mut()).zip(g.data()) {
-                    let g = if decay { g + weight_decay * *w } else { g };
-                    *b = momentum * *b + g;
-                    let g = if nesterov { g + momentum * *b } else { *b };
-                    *w -= lr * g;
-                }
+                for_each_part((w, self.buffers[i].data_mut(), g.data()), MIN_PART, |_, (w, b, g)| {
+                    for ((w, b), &g) in w.iter_mut().zip(b.iter_mut()).zip(g) {
+                        let g = if decay { g + weight_decay * *w } else { g };
+                        *b = momentum * *b + g;
+                        let g = if nesterov { g + momentum * *b } else { *b };
+                        *w -= lr * g;
+                    }
+                });
             }
         }
     }
@@ -336,14 +342,17 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
             let decay = p.is_weight && weight_decay != T::ZERO;
             let w = p.param.value_mut().data_mut();
-            for (((w, m), v), &g) in w.iter_mut().zip(m.data_mut()).zip(v.data_mut()).zip(g.data()) {
-                if decay {
-                    *w *= shrink;
+            // In parts for large parameters, as in Sgd.
+            for_each_part((w, m.data_mut(), v.data_mut(), g.data()), MIN_PART, |_, (w, m, v, g)| {
+                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    if decay {
+                        *w *= shrink;
+                    }
+                    *m = beta1 * *m + one_minus_beta1 * g;
+                    *v = beta2 * *v + one_minus_beta2 * (g * g);
+                    *w -= step_size * (*m / (v.sqrt() / bias_correction2_sqrt + eps));
                 }
-                *m = beta1 * *m + one_minus_beta1 * g;
-                *v = beta2 * *v + one_minus_beta2 * (g * g);
-                *w -= step_size * (*m / (v.sqrt() / bias_correction2_sqrt + eps));
-            }
+            });
         }
     }
 

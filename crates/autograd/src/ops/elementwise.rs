@@ -7,10 +7,11 @@
 use super::broadcast::{Operand, Pairing, sum_to};
 use crate::input_grad::{Write, assign_or_add};
 use crate::op::no_graph_rule;
+use crate::threads::{ALIGN, parts_for, run_parts};
 use crate::{Float, InputGrad, Op, Output, Tensor, Var};
 
 /// An elementwise function `y = f(x)` and its derivative.
-pub trait UnaryRule<T: Float>: Send + 'static {
+pub trait UnaryRule<T: Float>: Send + Sync + 'static {
     /// Name shown in listings and messages.
     fn name(&self) -> String;
     /// `y = f(x)`.
@@ -52,7 +53,10 @@ impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let x = inputs[0];
         let y = out.overwrite_as(x.shape());
-        y.iter_mut().zip(x.data()).for_each(|(y, &x)| *y = self.0.f(x));
+        // Large tensors in parts, one per thread: each element is computed alike either way.
+        run_parts((y, x.data()), parts_for(x.numel()), ALIGN, &|_, (y, x): (&mut [T], &[T])| {
+            y.iter_mut().zip(x).for_each(|(y, &x)| *y = self.0.f(x));
+        });
     }
 
     fn pass_through(&self, _inputs: &[&Tensor<T>], _output: &Tensor<T>) -> Option<usize> {
@@ -61,7 +65,11 @@ impl<T: Float, R: UnaryRule<T>> Op<T> for Unary<R> {
 
     fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
         let Some(gx) = &mut grads[0] else { return };
-        gx.add(inputs[0].data().iter().zip(y.data()).zip(g.data()).map(|((&x, &y), &g)| g * self.0.df(x, y)));
+        let (mode, gx) = gx.elements();
+        let data = (gx, inputs[0].data(), y.data(), g.data());
+        run_parts(data, parts_for(g.numel()), ALIGN, &|_, (gx, x, y, g): (&mut [T], &[T], &[T], &[T])| {
+            assign_or_add(gx, x.iter().zip(y).zip(g).map(|((&x, &y), &g)| g * self.0.df(x, y)), mode);
+        });
     }
 
     /// `dx = g * f'(x)`, recorded by the rule's [`UnaryRule::backward_graph`].
@@ -361,7 +369,7 @@ impl<T: Float> UnaryRule<T> for Cos {
 }
 
 /// A function of two elements and its partial derivatives.
-pub trait BinaryRule<T: Float>: Send + 'static {
+pub trait BinaryRule<T: Float>: Send + Sync + 'static {
     /// Name shown in listings and messages.
     fn name(&self) -> &'static str;
     /// The operator between the shapes in a shape-mismatch message (`"+"`).
@@ -411,12 +419,23 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
         let (a, b) = (inputs[0], inputs[1]);
         let f = |(z, (&x, &y)): (&mut T, (&T, &T))| *z = self.0.f(x, y);
+        // Large tensors in parts, one per thread (whole rows for a bias): each element is
+        // computed alike either way.
+        let parts = parts_for(a.numel());
         match Pairing::of(a.shape(), b.shape(), &self.0) {
-            Pairing::Same => out.overwrite_as(a.shape()).iter_mut().zip(a.data().iter().zip(b.data())).for_each(f),
+            Pairing::Same => {
+                let data = (out.overwrite_as(a.shape()), a.data(), b.data());
+                run_parts(data, parts, ALIGN, &|_, (z, x, y): (&mut [T], &[T], &[T])| {
+                    z.iter_mut().zip(x.iter().zip(y)).for_each(f);
+                });
+            }
             Pairing::BiasRow(n) => {
-                for (z, x) in out.overwrite_as(a.shape()).chunks_exact_mut(n).zip(a.data().chunks_exact(n)) {
-                    z.iter_mut().zip(x.iter().zip(b.data())).for_each(f);
-                }
+                let data = (out.overwrite_as(a.shape()), a.data());
+                run_parts(data, parts, n, &|_, (z, x): (&mut [T], &[T])| {
+                    for (z, x) in z.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+                        z.iter_mut().zip(x.iter().zip(b.data())).for_each(f);
+                    }
+                });
             }
             Pairing::General(bc) => bc.map_into(out.overwrite_as(bc.out()), a.data(), b.data(), |x, y| self.0.f(x, y)),
         }
@@ -441,32 +460,40 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
         let db = |((&x, &y), &g): ((&T, &T), &T)| g * self.0.db(x, y);
         match Pairing::of(a.shape(), b.shape(), &self.0) {
             Pairing::Same => {
-                // One plain pass per operand.
+                // One plain pass per operand, in parts for large tensors.
                 if let Some(ga) = ga {
-                    ga.add(ad.iter().zip(bd).zip(gd).map(da));
+                    same_shape_pass(ga, (ad, bd, gd), &da);
                 }
                 if let Some(gb) = gb {
-                    gb.add(ad.iter().zip(bd).zip(gd).map(db));
+                    same_shape_pass(gb, (ad, bd, gd), &db);
                 }
             }
             Pairing::BiasRow(n) => {
-                // `a`'s gradient row by row, `b`'s summed over the rows.
-                let rows = || ad.chunks_exact(n).zip(gd.chunks_exact(n));
+                let parts = parts_for(gd.len());
+                // `a`'s gradient row by row, in parts of whole rows.
                 if let Some(ga) = ga {
                     let (mode, ga) = ga.elements();
-                    for (ga, (x, g)) in ga.chunks_exact_mut(n).zip(rows()) {
-                        assign_or_add(ga, x.iter().zip(bd).zip(g).map(da), mode);
-                    }
+                    run_parts((ga, ad, gd), parts, n, &|_, (ga, x, g): (&mut [T], &[T], &[T])| {
+                        for (ga, (x, g)) in ga.chunks_exact_mut(n).zip(x.chunks_exact(n).zip(g.chunks_exact(n))) {
+                            assign_or_add(ga, x.iter().zip(bd).zip(g).map(da), mode);
+                        }
+                    });
                 }
+                // `b`'s summed over the rows, in parts of columns: each column's sum runs over
+                // the rows in order, whatever the parts.
                 if let Some(gb) = gb {
-                    let (mut mode, gb) = gb.elements();
-                    for (x, g) in rows() {
-                        assign_or_add(gb, x.iter().zip(bd).zip(g).map(db), mode);
-                        mode = Write::Add;
-                    }
-                    if mode == Write::Assign {
-                        gb.fill(T::ZERO); // no rows: nothing to sum
-                    }
+                    let (first, gb) = gb.elements();
+                    let columns = parts.min(n / ALIGN).max(1);
+                    run_parts((gb, bd), columns, ALIGN, &|j0, (gb, bd): (&mut [T], &[T])| {
+                        let (j1, mut mode) = (j0 + gb.len(), first);
+                        for (x, g) in ad.chunks_exact(n).zip(gd.chunks_exact(n)) {
+                            assign_or_add(gb, x[j0..j1].iter().zip(bd).zip(&g[j0..j1]).map(db), mode);
+                            mode = Write::Add;
+                        }
+                        if mode == Write::Assign {
+                            gb.fill(T::ZERO); // no rows: nothing to sum
+                        }
+                    });
                 }
             }
             Pairing::General(bc) => {
@@ -498,6 +525,19 @@ impl<T: Float, R: BinaryRule<T>> Op<T> for Binary<R> {
             .map(|((&v, d), w)| d.filter(|_| w).map(|d| sum_to(d, &v.shape())))
             .collect()
     }
+}
+
+/// `grad += partial(a, b, g)` elementwise over operands of one shape, in parts for large
+/// tensors.
+fn same_shape_pass<T: Float>(
+    grad: &mut InputGrad<'_, T>,
+    (ad, bd, gd): (&[T], &[T], &[T]),
+    partial: &(impl Fn(((&T, &T), &T)) -> T + Sync),
+) {
+    let (mode, grad) = grad.elements();
+    run_parts((grad, ad, bd, gd), parts_for(gd.len()), ALIGN, &|_, (d, x, y, g): (&mut [T], &[T], &[T], &[T])| {
+        assign_or_add(d, x.iter().zip(y).zip(g).map(partial), mode);
+    });
 }
 
 /// `z = a + b`: `dz/da = 1`, `dz/db = 1`.

@@ -92,28 +92,13 @@ pub struct Summary {
 }
 
 fn main() -> ExitCode {
-    let mut stdout = std::io::stdout();
-    match run(std::env::args_os(), &mut stdout) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(f) if f.code == 0 => {
-            let _ = write!(stdout, "{}", f.message);
-            ExitCode::SUCCESS
-        }
-        Err(f) => {
-            eprintln!("error: {}", f.message);
-            ExitCode::from(f.code)
-        }
-    }
+    common::main(|out| run(std::env::args_os(), out))
 }
 
 /// Parses `argv` and runs, writing the report to `out`. `--help` comes back as a `Failure` of
 /// code 0 holding the help text.
 pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Result<Summary, Failure> {
-    let args = match Args::try_parse_from(argv) {
-        Ok(args) => args,
-        Err(e) if e.use_stderr() => return Err(Failure::usage(format!("{} (see --help)", common::one_line(&e)))),
-        Err(e) => return Err(Failure { code: 0, message: e.render().to_string() }),
-    };
+    let args: Args = common::parse(argv)?;
     if let Some(path) = &args.save {
         io::check_save_target(path).map_err(|e| Failure::usage(e.to_string()))?;
     }
@@ -134,10 +119,15 @@ pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Res
     let y_train = y_scaler.transform(train.targets());
 
     let shown = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&path);
-    let mut sizes = vec![data.num_features()];
-    sizes.extend(&args.hidden.0);
-    sizes.push(1);
+    let sizes = args.hidden.between(data.num_features(), 1);
     let arch = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
+    let schedule = Schedule {
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        patience: args.patience,
+    };
     let say = |out: &mut dyn Write, text: String| drop(writeln!(out, "{text}"));
     say(out, format!("diabetes: seed {}", args.seed));
     say(
@@ -162,13 +152,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Res
     );
     say(out, "        features and target standardised with the training part's mean and deviation".to_string());
     say(out, format!("model:  {arch} MLP, tanh hidden, Glorot-uniform initial weights"));
-    say(
-        out,
-        format!(
-            "train:  adamw, learning rate {}, weight decay {}; batches of {}, at most {} epochs, stopping {} after the best validation loss",
-            args.lr, args.weight_decay, args.batch_size, args.epochs, args.patience
-        ),
-    );
+    say(out, format!("train:  {schedule}"));
     say(out, String::new());
     say(out, format!("{:>6}  {:>10}  {:>10}  {:>8}  {:>8}", "epoch", "train MSE", "val MSE", "val R^2", "time"));
 
@@ -184,13 +168,6 @@ pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Res
         let line =
             format!("{epoch:>6}  {train_mse:>10.1}  {val_mse:>10.1}  {val_r2:>8.4}  {:>7.2}s", elapsed.as_secs_f64());
         Epoch { validation: val_mse, line }
-    };
-    let schedule = Schedule {
-        lr: args.lr,
-        weight_decay: args.weight_decay,
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        patience: args.patience,
     };
     // MSE on the standardised target, whose rows the batch gathers on the logits' tape.
     let loss =

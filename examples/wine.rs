@@ -87,28 +87,13 @@ pub struct Summary {
 }
 
 fn main() -> ExitCode {
-    let mut stdout = std::io::stdout();
-    match run(std::env::args_os(), &mut stdout) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(f) if f.code == 0 => {
-            let _ = write!(stdout, "{}", f.message);
-            ExitCode::SUCCESS
-        }
-        Err(f) => {
-            eprintln!("error: {}", f.message);
-            ExitCode::from(f.code)
-        }
-    }
+    common::main(|out| run(std::env::args_os(), out))
 }
 
 /// Parses `argv` and runs, writing the report to `out`. `--help` comes back as a `Failure` of
 /// code 0 holding the help text.
 pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Result<Summary, Failure> {
-    let args = match Args::try_parse_from(argv) {
-        Ok(args) => args,
-        Err(e) if e.use_stderr() => return Err(Failure::usage(format!("{} (see --help)", common::one_line(&e)))),
-        Err(e) => return Err(Failure { code: 0, message: e.render().to_string() }),
-    };
+    let args: Args = common::parse(argv)?;
     if let Some(path) = &args.save {
         io::check_save_target(path).map_err(|e| Failure::usage(e.to_string()))?;
     }
@@ -125,10 +110,15 @@ pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Res
         [&parts.train, &parts.validation, &parts.test].map(|p| p.map_features(|x| scaler.transform(x)));
 
     let shown = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&path);
-    let mut sizes = vec![data.num_features()];
-    sizes.extend(&args.hidden.0);
-    sizes.push(classes);
+    let sizes = args.hidden.between(data.num_features(), classes);
     let arch = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
+    let schedule = Schedule {
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        patience: args.patience,
+    };
     let say = |out: &mut dyn Write, text: String| drop(writeln!(out, "{text}"));
     say(out, format!("wine: seed {}", args.seed));
     say(
@@ -153,13 +143,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Res
     );
     say(out, "        features standardised with the training part's mean and deviation".to_string());
     say(out, format!("model:  {arch} MLP, tanh hidden, Glorot-uniform initial weights"));
-    say(
-        out,
-        format!(
-            "train:  adamw, learning rate {}, weight decay {}; batches of {}, at most {} epochs, stopping {} after the best validation loss",
-            args.lr, args.weight_decay, args.batch_size, args.epochs, args.patience
-        ),
-    );
+    say(out, format!("train:  {schedule}"));
     say(out, String::new());
     say(
         out,
@@ -184,13 +168,6 @@ pub fn run(argv: impl IntoIterator<Item = OsString>, out: &mut dyn Write) -> Res
         Epoch { validation: val_loss, line }
     };
     let loss = common::loss(|logits, batch| softmax_cross_entropy(logits, gather_labels(train.labels(), batch)));
-    let schedule = Schedule {
-        lr: args.lr,
-        weight_decay: args.weight_decay,
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        patience: args.patience,
-    };
     let trained = common::train(
         &mut mlp,
         train.features(),

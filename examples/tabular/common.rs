@@ -5,7 +5,9 @@
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tapegrad::autograd::{Tape, Tensor, Var};
 use tapegrad::nn::{Adam, Mlp};
@@ -33,6 +35,35 @@ impl Failure {
     }
 }
 
+/// An example's `main`: `run` on stdout, `--help`'s text (a `Failure` of code 0) written there
+/// too, and any other failure to stderr with its exit code.
+pub fn main<S>(run: impl FnOnce(&mut dyn Write) -> Result<S, Failure>) -> ExitCode {
+    let mut stdout = std::io::stdout();
+    match run(&mut stdout) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(f) if f.code == 0 => {
+            let _ = write!(stdout, "{}", f.message);
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// `argv` parsed as `A`: a usage error as a one-line `Failure` of code 2, `--help` as one of
+/// code 0 holding the help text.
+pub fn parse<A: clap::Parser>(argv: impl IntoIterator<Item = OsString>) -> Result<A, Failure> {
+    A::try_parse_from(argv).map_err(|e| {
+        if e.use_stderr() {
+            Failure::usage(format!("{} (see --help)", one_line(&e)))
+        } else {
+            Failure { code: 0, message: e.render().to_string() }
+        }
+    })
+}
+
 /// How to train: AdamW on shuffled mini-batches, keeping the weights of the epoch with the best
 /// validation score and stopping `patience` epochs after it.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +73,17 @@ pub struct Schedule {
     pub batch_size: usize,
     pub epochs: usize,
     pub patience: usize,
+}
+
+/// The report's words for it: `adamw, learning rate 0.01, weight decay 0.1; batches of 16, ...`.
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "adamw, learning rate {}, weight decay {}; batches of {}, at most {} epochs, stopping {} after the best validation loss",
+            self.lr, self.weight_decay, self.batch_size, self.epochs, self.patience
+        )
+    }
 }
 
 /// One epoch's numbers; `validation` is what early stopping minimises.
@@ -135,6 +177,16 @@ pub fn loss<F: for<'t> Fn(Var<'t, f32>, &[usize]) -> Var<'t, f32>>(f: F) -> F {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hidden(pub Vec<usize>);
 
+impl Hidden {
+    /// The MLP's layer sizes: `inputs`, these hidden layers, `outputs`.
+    pub fn between(&self, inputs: usize, outputs: usize) -> Vec<usize> {
+        let mut sizes = vec![inputs];
+        sizes.extend(&self.0);
+        sizes.push(outputs);
+        sizes
+    }
+}
+
 /// The `--hidden` list: `16` is one hidden layer, `32,16` two, `none` a linear model.
 pub fn hidden_sizes(s: &str) -> Result<Hidden, String> {
     if s.trim() == "none" {
@@ -198,7 +250,7 @@ pub fn non_negative(s: &str) -> Result<f64, String> {
 }
 
 /// clap's error without its usage block, in one line.
-pub fn one_line(error: &clap::Error) -> String {
+fn one_line(error: &clap::Error) -> String {
     let text = error.render().to_string();
     text.lines()
         .map(str::trim)

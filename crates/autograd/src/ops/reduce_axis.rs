@@ -76,109 +76,77 @@ fn is_nan<T: Float>(x: T) -> bool {
     x.partial_cmp(&x).is_none()
 }
 
-/// Forward of max and min: the first extreme of each lane (`better(v, best)` says `v` beats the
-/// best so far), a NaN beating everything, as in PyTorch.
-fn extreme<T: Float>(
-    op: &str,
-    (axis, keepdim): (usize, bool),
-    x: &Tensor<T>,
-    out: Output<'_, T>,
-    better: impl Fn(T, T) -> bool,
-) {
-    let lanes = Lanes::of(op, axis, x.shape());
-    assert!(lanes.len > 0 || x.numel() == 0 && lanes.count() == 0, "{op}: axis {axis} of shape {} is empty", x.shape());
-    let (xd, y) = (x.data(), out.overwrite_as(&reduced(x.shape(), axis, keepdim)));
-    for (k, y) in y.iter_mut().enumerate() {
-        let mut lane = lanes.lane(k).map(|i| xd[i]);
-        let first = lane.next().expect("a lane has an element");
-        *y = lane.fold(first, |best, v| if !is_nan(best) && (is_nan(v) || better(v, best)) { v } else { best });
-    }
-}
-
-/// Backward of max and min: each output's gradient to the first element of its lane equal to
-/// it (the arg-max `forward` chose; NaN matching NaN).
-fn extreme_backward<T: Float>(
-    op: &str,
-    axis: usize,
-    x: &Tensor<T>,
-    y: &Tensor<T>,
-    g: &Tensor<T>,
-    gx: &mut InputGrad<'_, T>,
-) {
-    let lanes = Lanes::of(op, axis, x.shape());
-    let (xd, yd, gd) = (x.data(), y.data(), g.data());
-    let gx = gx.tensor().data_mut();
-    for (k, (&y, &g)) in yd.iter().zip(gd).enumerate() {
-        let nan = is_nan(y);
-        if let Some(i) = lanes.lane(k).find(|&i| xd[i] == y || nan && is_nan(xd[i])) {
-            gx[i] += g;
-        }
-    }
-}
-
 /// `y = max_j x[.., j, ..]` along one axis: `dx[.., j, ..] = g` at the first `j` attaining the
 /// max, 0 elsewhere (PyTorch's `max(dim)`, whose index is the first on ties).
 ///
 /// A NaN in a lane makes its max NaN (the first NaN is the arg-max), as in PyTorch.
-pub struct MaxAxis {
-    /// The axis reduced.
-    pub axis: usize,
-    /// Keep the axis with length 1.
-    pub keepdim: bool,
-}
-
-impl<T: Float> Op<T> for MaxAxis {
-    fn name(&self) -> String {
-        op_name("max", self.axis, "", self.keepdim)
-    }
-    fn num_inputs(&self) -> Option<usize> {
-        Some(1)
-    }
-    fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
-        extreme("max_axis", (self.axis, self.keepdim), inputs[0], out, |v, best| v > best);
-    }
-    fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
-        if let Some(gx) = &mut grads[0] {
-            extreme_backward("max_axis", self.axis, inputs[0], y, g, gx);
-        }
-    }
-    /// `dx = onehot(first arg-max) * g` with the axis kept, the one-hot a constant.
-    fn backward_graph<'t>(
-        &self,
-        x: &[Var<'t, T>],
-        y: Var<'t, T>,
-        g: Var<'t, T>,
-        wanted: &[bool],
-    ) -> Vec<Option<Var<'t, T>>> {
-        vec![wanted[0].then(|| extreme_graph("max_axis", (self.axis, self.keepdim), x[0], y, g))]
-    }
-}
+pub type MaxAxis = ExtremeAxis<true>;
 
 /// `y = min_j x[.., j, ..]` along one axis: `dx[.., j, ..] = g` at the first `j` attaining the
 /// min, 0 elsewhere (PyTorch's `min(dim)`). NaN as in [`MaxAxis`].
-pub struct MinAxis {
+pub type MinAxis = ExtremeAxis<false>;
+
+/// The max (`MAX`) or min along one axis: [`MaxAxis`] and [`MinAxis`], which differ only in
+/// the comparison.
+pub struct ExtremeAxis<const MAX: bool> {
     /// The axis reduced.
     pub axis: usize,
     /// Keep the axis with length 1.
     pub keepdim: bool,
 }
 
-impl<T: Float> Op<T> for MinAxis {
+impl<const MAX: bool> ExtremeAxis<MAX> {
+    /// The name in messages.
+    const OP: &str = if MAX { "max_axis" } else { "min_axis" };
+
+    /// `v` replaces `best`, the extreme so far: a NaN beats everything, and nothing beats a NaN.
+    fn beats<T: Float>(v: T, best: T) -> bool {
+        !is_nan(best) && (is_nan(v) || if MAX { v > best } else { v < best })
+    }
+
+    /// Calls `f(k, i)` with each output element `k` and the input index `i` of the first element
+    /// of its lane equal to it (the arg-max `forward` chose; NaN matching NaN).
+    fn for_each_arg<T: Float>(&self, x: &Tensor<T>, y: &Tensor<T>, mut f: impl FnMut(usize, usize)) {
+        let lanes = Lanes::of(Self::OP, self.axis, x.shape());
+        let xd = x.data();
+        for (k, &y) in y.data().iter().enumerate() {
+            let nan = is_nan(y);
+            if let Some(i) = lanes.lane(k).find(|&i| xd[i] == y || nan && is_nan(xd[i])) {
+                f(k, i);
+            }
+        }
+    }
+}
+
+impl<T: Float, const MAX: bool> Op<T> for ExtremeAxis<MAX> {
     fn name(&self) -> String {
-        op_name("min", self.axis, "", self.keepdim)
+        op_name(if MAX { "max" } else { "min" }, self.axis, "", self.keepdim)
     }
     fn num_inputs(&self) -> Option<usize> {
         Some(1)
     }
+    /// The first extreme of each lane, a NaN beating everything (as in PyTorch).
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
-        extreme("min_axis", (self.axis, self.keepdim), inputs[0], out, |v, best| v < best);
-    }
-    fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
-        if let Some(gx) = &mut grads[0] {
-            extreme_backward("min_axis", self.axis, inputs[0], y, g, gx);
+        let (x, op, axis) = (inputs[0], Self::OP, self.axis);
+        let lanes = Lanes::of(op, axis, x.shape());
+        assert!(
+            lanes.len > 0 || x.numel() == 0 && lanes.count() == 0,
+            "{op}: axis {axis} of shape {} is empty",
+            x.shape()
+        );
+        let (xd, y) = (x.data(), out.overwrite_as(&reduced(x.shape(), axis, self.keepdim)));
+        for (k, y) in y.iter_mut().enumerate() {
+            let mut lane = lanes.lane(k).map(|i| xd[i]);
+            let first = lane.next().expect("a lane has an element");
+            *y = lane.fold(first, |best, v| if Self::beats(v, best) { v } else { best });
         }
     }
-    /// `dx = onehot(first arg-min) * g` with the axis kept, the one-hot a constant.
+    fn backward(&self, inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
+        let Some(gx) = &mut grads[0] else { return };
+        let (gd, gx) = (g.data(), gx.tensor().data_mut());
+        self.for_each_arg(inputs[0], y, |k, i| gx[i] += gd[k]);
+    }
+    /// `dx = onehot(first arg-max, or arg-min) * g` with the axis kept, the one-hot a constant.
     fn backward_graph<'t>(
         &self,
         x: &[Var<'t, T>],
@@ -186,7 +154,18 @@ impl<T: Float> Op<T> for MinAxis {
         g: Var<'t, T>,
         wanted: &[bool],
     ) -> Vec<Option<Var<'t, T>>> {
-        vec![wanted[0].then(|| extreme_graph("min_axis", (self.axis, self.keepdim), x[0], y, g))]
+        if !wanted[0] {
+            return vec![None];
+        }
+        let x = x[0];
+        let one_hot = x.with_value(|xv| {
+            y.with_value(|yv| {
+                let mut hot = vec![T::ZERO; xv.numel()];
+                self.for_each_arg(xv, yv, |_, i| hot[i] = T::ONE);
+                Tensor::from_vec(xv.shape().clone(), hot)
+            })
+        });
+        vec![Some(x.tape().constant(one_hot) * kept(g, self.axis, self.keepdim))]
     }
 }
 
@@ -421,32 +400,6 @@ fn variance_backward<T: Float>(op: &str, var: &VarAxis, x: &Tensor<T>, g_var: &[
 /// it broadcasts against the input.
 fn kept<'t, T: Float>(v: Var<'t, T>, axis: usize, keepdim: bool) -> Var<'t, T> {
     if keepdim { v } else { v.unsqueeze(axis) }
-}
-
-/// The recorded gradient of max and min: `g`, with the axis kept, times the constant one-hot of
-/// each lane's first element equal to its output (the arg-max `forward` chose).
-fn extreme_graph<'t, T: Float>(
-    op: &str,
-    (axis, keepdim): (usize, bool),
-    x: Var<'t, T>,
-    y: Var<'t, T>,
-    g: Var<'t, T>,
-) -> Var<'t, T> {
-    let one_hot = x.with_value(|xv| {
-        y.with_value(|yv| {
-            let lanes = Lanes::of(op, axis, xv.shape());
-            let xd = xv.data();
-            let mut hot = vec![T::ZERO; xd.len()];
-            for (k, &y) in yv.data().iter().enumerate() {
-                let nan = is_nan(y);
-                if let Some(i) = lanes.lane(k).find(|&i| xd[i] == y || nan && is_nan(xd[i])) {
-                    hot[i] = T::ONE;
-                }
-            }
-            Tensor::from_vec(xv.shape().clone(), hot)
-        })
-    });
-    x.tape().constant(one_hot) * kept(g, axis, keepdim)
 }
 
 /// The recorded gradient of the variance: `g_var 2 (x - mean) / (n - c)`, `g_var` with the axis

@@ -18,35 +18,17 @@ impl<T: Float> Op<T> for LogSoftmax {
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
-        let x = inputs[0];
-        assert!(x.shape().rank() >= 1, "log_softmax: needs at least one axis, got a scalar");
-        let out = out.overwrite_as(x.shape());
-        let n = x.shape().last_dim();
-        if n == 0 {
-            return;
-        }
-        for (y, x) in out.chunks_exact_mut(n).zip(x.data().chunks_exact(n)) {
-            // Subtracting the row max makes every exponent <= 0: no overflow, and the largest
-            // term is exactly 1, so the log never sees 0.
-            let max = x.iter().copied().fold(x[0], T::max);
-            let log_sum = x.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+        forward_rows("log_softmax", inputs[0], out, |y, x, max, sum| {
+            let log_sum = sum.ln();
             y.iter_mut().zip(x).for_each(|(y, &v)| *y = v - max - log_sum);
-        }
+        });
     }
 
     fn backward(&self, _inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
-        let Some(gx) = &mut grads[0] else { return };
-        let n = y.shape().last_dim();
-        if n == 0 {
-            return;
-        }
-        // Every element is written once: a first contribution assigns.
-        let (mode, gx) = gx.elements();
-        let rows = gx.chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n));
-        for ((gx, y), g) in rows {
+        backward_rows(y, g, grads, |y, g| {
             let g_sum: T = g.iter().copied().sum();
-            assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * g_sum), mode);
-        }
+            y.iter().zip(g).map(move |(&y, &g)| g - y.exp() * g_sum)
+        });
     }
 
     /// `dx = g - exp(y) * sum_to(g, rows of length 1)`, from the output `y`.
@@ -57,12 +39,7 @@ impl<T: Float> Op<T> for LogSoftmax {
         g: Var<'t, T>,
         wanted: &[bool],
     ) -> Vec<Option<Var<'t, T>>> {
-        if !wanted[0] {
-            return vec![None];
-        }
-        let mut rows = y.shape().dims().to_vec();
-        *rows.last_mut().expect("log_softmax has at least one axis") = 1;
-        vec![Some(g - y.exp() * sum_to(g, &Shape::new(&rows)))]
+        vec![wanted[0].then(|| g - y.exp() * row_sums(g))]
     }
 }
 
@@ -82,40 +59,17 @@ impl<T: Float> Op<T> for Softmax {
     }
 
     fn forward(&self, inputs: &[&Tensor<T>], out: Output<'_, T>) {
-        let x = inputs[0];
-        assert!(x.shape().rank() >= 1, "softmax: needs at least one axis, got a scalar");
-        let out = out.overwrite_as(x.shape());
-        let n = x.shape().last_dim();
-        if n == 0 {
-            return;
-        }
-        for (y, x) in out.chunks_exact_mut(n).zip(x.data().chunks_exact(n)) {
-            // As in log-softmax: every exponent <= 0 and the largest term exactly 1, so the sum
-            // is in [1, n] and neither overflows nor vanishes.
-            let max = x.iter().copied().fold(x[0], T::max);
-            let mut sum = T::ZERO;
-            for (y, &v) in y.iter_mut().zip(x) {
-                *y = (v - max).exp();
-                sum += *y;
-            }
+        forward_rows("softmax", inputs[0], out, |y, _, _, sum| {
             let inv = T::ONE / sum;
             y.iter_mut().for_each(|y| *y *= inv);
-        }
+        });
     }
 
     fn backward(&self, _inputs: &[&Tensor<T>], y: &Tensor<T>, g: &Tensor<T>, grads: &mut [Option<InputGrad<'_, T>>]) {
-        let Some(gx) = &mut grads[0] else { return };
-        let n = y.shape().last_dim();
-        if n == 0 {
-            return;
-        }
-        // Every element is written once: a first contribution assigns.
-        let (mode, gx) = gx.elements();
-        let rows = gx.chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n));
-        for ((gx, y), g) in rows {
+        backward_rows(y, g, grads, |y, g| {
             let gy: T = y.iter().zip(g).map(|(&y, &g)| g * y).sum();
-            assign_or_add(gx, y.iter().zip(g).map(|(&y, &g)| y * (g - gy)), mode);
-        }
+            y.iter().zip(g).map(move |(&y, &g)| y * (g - gy))
+        });
     }
 
     /// `dx = y (g - sum_to(g y, rows of length 1))`, from the output `y`.
@@ -126,13 +80,56 @@ impl<T: Float> Op<T> for Softmax {
         g: Var<'t, T>,
         wanted: &[bool],
     ) -> Vec<Option<Var<'t, T>>> {
-        if !wanted[0] {
-            return vec![None];
-        }
-        let mut rows = y.shape().dims().to_vec();
-        *rows.last_mut().expect("softmax has at least one axis") = 1;
-        vec![Some(y * (g - sum_to(g * y, &Shape::new(&rows))))]
+        vec![wanted[0].then(|| y * (g - row_sums(g * y)))]
     }
+}
+
+/// The forward pass both share, row by row (last axis) after checking `x` has an axis:
+/// `finish(y, x, max, sum)` with the row's max and `sum = sum(e^(x - max))`, `y` holding the
+/// row's `e^(x - max)`. Subtracting the max makes every exponent <= 0 and the largest term
+/// exactly 1, so the sum is in [1, n]: it neither overflows nor vanishes, and its log is finite.
+fn forward_rows<T: Float>(op: &str, x: &Tensor<T>, out: Output<'_, T>, finish: impl Fn(&mut [T], &[T], T, T)) {
+    assert!(x.shape().rank() >= 1, "{op}: needs at least one axis, got a scalar");
+    let out = out.overwrite_as(x.shape());
+    let n = x.shape().last_dim();
+    if n == 0 {
+        return;
+    }
+    for (y, x) in out.chunks_exact_mut(n).zip(x.data().chunks_exact(n)) {
+        let max = x.iter().copied().fold(x[0], T::max);
+        let mut sum = T::ZERO;
+        for (y, &v) in y.iter_mut().zip(x) {
+            *y = (v - max).exp();
+            sum += *y;
+        }
+        finish(y, x, max, sum);
+    }
+}
+
+/// The backward both share: the input's gradient row by row from `row(y, g)`, the output's and
+/// its gradient's rows. Every element is written once: a first contribution assigns.
+fn backward_rows<'a, T: Float, I: Iterator<Item = T>>(
+    y: &'a Tensor<T>,
+    g: &'a Tensor<T>,
+    grads: &mut [Option<InputGrad<'_, T>>],
+    row: impl Fn(&'a [T], &'a [T]) -> I,
+) {
+    let Some(gx) = &mut grads[0] else { return };
+    let n = y.shape().last_dim();
+    if n == 0 {
+        return;
+    }
+    let (mode, gx) = gx.elements();
+    for ((gx, y), g) in gx.chunks_exact_mut(n).zip(y.data().chunks_exact(n)).zip(g.data().chunks_exact(n)) {
+        assign_or_add(gx, row(y, g), mode);
+    }
+}
+
+/// `v` summed along its last axis, kept with length 1: one sum per row.
+fn row_sums<'t, T: Float>(v: Var<'t, T>) -> Var<'t, T> {
+    let mut rows = v.shape().dims().to_vec();
+    *rows.last_mut().expect("softmax works along the last axis, which a scalar lacks") = 1;
+    sum_to(v, &Shape::new(&rows))
 }
 
 impl<'t, T: Float> Var<'t, T> {

@@ -60,8 +60,47 @@ fn same_training_at_every_count<O: Optimizer<f32>>(name: &str, make: impl Fn() -
     }
 }
 
+/// The names of this process's threads (Linux; empty elsewhere).
+fn thread_names() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// Training steps of the bench's two small configurations (64-10-10 at batch 1, 64-64-10 at
+/// batch 32) with 4 threads allowed hand nothing to another thread: the pool, started on the
+/// first job, has no thread yet. Runs first, before anything else in this binary splits.
+fn small_networks_start_no_thread() {
+    set_num_threads(4);
+    let mut rng = StdRng::seed_from_u64(5);
+    for (sizes, batch) in [(&[64, 10, 10][..], 1), (&[64, 64, 10][..], 32)] {
+        let mut mlp = Mlp::<f32>::new(sizes, Activation::Relu, Init::HeUniform, &mut rng);
+        let x = Tensor::<f32>::rand_uniform([batch, 64], -1.0, 1.0, &mut rng);
+        let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let mut opt = Sgd::new(0.05).momentum(0.9).weight_decay(1e-4);
+        let mut tape = Tape::new();
+        for _ in 0..3 {
+            tape.reset();
+            let l = softmax_cross_entropy(mlp.forward(tape.constant(&x)), &labels);
+            opt.step(&mut mlp, &l.backward());
+        }
+    }
+    let names = thread_names();
+    assert!(!names.iter().any(|n| n.starts_with("tapegrad-")), "small networks started a worker: {names:?}");
+    // And a large product does start one, so the check above can fail.
+    let a = Tensor::<f32>::rand_uniform([256, 512], -1.0, 1.0, &mut rng);
+    let _ = a.matmul(&a.transpose());
+    if cfg!(target_os = "linux") {
+        let names = thread_names();
+        assert!(names.iter().any(|n| n.starts_with("tapegrad-")), "a 256x512x256 product started no worker: {names:?}");
+    }
+}
+
 #[test]
 fn one_and_two_threads_give_bitwise_identical_products_and_training() {
+    small_networks_start_no_thread();
     let mut rng = StdRng::seed_from_u64(3);
     // 300 rows: two blocks of unequal size (a multiple of the block alignment, then the rest).
     let a = Tensor::<f32>::rand_uniform([300, 700], -1.0, 1.0, &mut rng);

@@ -90,8 +90,9 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mu
 }
 
 /// Above this many multiply-adds a product is split over threads by blocks of output rows:
-/// about 25 us of work on one core, many times the cost of handing a part to a worker.
-const PARALLEL_LIMIT: usize = 1 << 20;
+/// about 6 us of work on one core, several times the cost of handing a part to a waiting
+/// worker (a product of the bench's `mlp64`, 2^17, stays whole).
+const PARALLEL_LIMIT: usize = 1 << 18;
 
 /// Row blocks of a split product are multiples of this many rows (the packed kernel's tiles
 /// are 8 or 16 rows high, so whole tiles stay whole).

@@ -121,9 +121,10 @@ split_tuple!(A, B);
 split_tuple!(A, B, C);
 split_tuple!(A, B, C, D);
 
-/// Below this many elements a part of [`for_each_part`] is not worth handing to another thread
-/// when its caller gives no bound.
-pub const MIN_PART: usize = 1 << 15;
+/// A part size for [`for_each_part`] that suits a few arithmetic operations per element: below
+/// it (a few microseconds of work), handing the part to another thread costs more than it
+/// saves. The engine's own elementwise kernels use it too.
+pub const MIN_PART: usize = 1 << 13;
 
 /// Calls `f(offset, part)` on consecutive parts of `data` that together cover it, on up to
 /// [`num_threads`] threads at once, each part at least `min_len` elements long (one part if

@@ -200,14 +200,15 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             let decay = p.is_weight && weight_decay != T::ZERO;
             let w = p.param.value_mut().data_mut();
             if momentum == T::ZERO {
-                for_each_part((w, g.data()), MIN_PART, |_, (w, g)| {
+                // `move`: the settings are copied into the closure, so the loop can keep them in registers.
+                for_each_part((w, g.data()), MIN_PART, move |_, (w, g)| {
                     for (w, &g) in w.iter_mut().zip(g) {
                         let g = if decay { g + weight_decay * *w } else { g };
                         *w -= lr * g;
                     }
                 });
             } else {
-                for_each_part((w, self.buffers[i].data_mut(), g.data()), MIN_PART, |_, (w, b, g)| {
+                for_each_part((w, self.buffers[i].data_mut(), g.data()), MIN_PART, move |_, (w, b, g)| {
                     for ((w, b), &g) in w.iter_mut().zip(b.iter_mut()).zip(g) {
                         let g = if decay { g + weight_decay * *w } else { g };
                         *b = momentum * *b + g;
@@ -343,7 +344,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             let decay = p.is_weight && weight_decay != T::ZERO;
             let w = p.param.value_mut().data_mut();
             // In parts for large parameters, as in Sgd.
-            for_each_part((w, m.data_mut(), v.data_mut(), g.data()), MIN_PART, |_, (w, m, v, g)| {
+            for_each_part((w, m.data_mut(), v.data_mut(), g.data()), MIN_PART, move |_, (w, m, v, g)| {
                 for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                     if decay {
                         *w *= shrink;
